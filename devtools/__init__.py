@@ -1,0 +1,1 @@
+"""Developer tooling: the embedded PostgreSQL and `make run`. Never imported by service/."""

@@ -1,0 +1,59 @@
+"""A PostgreSQL for development and tests when none is configured.
+
+`pgserver` ships PostgreSQL 16 binaries on PyPI, so this works on a machine with no
+PostgreSQL installed, and as root (it runs the server as a `pgserver` system user).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+_DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def start_embedded(pgdata: Path, *, delete_on_exit: bool) -> tuple[str, Any]:
+    """Start (or reuse) the server whose data lives in `pgdata`; returns (URL, handle).
+
+    Keep the handle referenced: the server stops (and with delete_on_exit, its data is
+    removed) when the last process holding one exits.
+    """
+    import pgserver  # noqa: PLC0415 - only developer machines and tests need it
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    mode = "delete" if delete_on_exit else "stop"
+    server = pgserver.get_server(str(pgdata), cleanup_mode=mode)  # type: ignore[attr-defined]
+    return str(server.get_uri()), server
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL, naming another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    """Create an empty database and return its URL."""
+    if not _DATABASE_NAME.match(name):
+        raise ValueError("unsafe database name")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        # Identifiers cannot be bound parameters; the name is checked against a strict pattern.
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_url, name)
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    if not _DATABASE_NAME.match(name):
+        raise ValueError("unsafe database name")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,5 @@
+"""Command line: `python -m service [serve|migrate|reconcile]`."""
+
+from service.cli import main
+
+raise SystemExit(main())

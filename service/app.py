@@ -1,0 +1,100 @@
+"""The Tornado application and the process around it: start-up, serving, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import tornado.httpserver
+import tornado.web
+
+from service import db
+from service.config import Settings
+from service.handlers import (
+    WEBHOOK_MAX_BODY,
+    AppContext,
+    CheckoutHandler,
+    HealthHandler,
+    InFlight,
+    NotFoundHandler,
+    PaymentStatusHandler,
+    StripeWebhookHandler,
+    log_request,
+)
+from service.stripe_gateway import StripeGateway, make_stripe_client
+
+log = logging.getLogger("service.app")
+
+# How long a stopping process lets in-flight requests (a checkout waiting on Stripe) finish.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def make_app(ctx: AppContext) -> tornado.web.Application:
+    deps = {"ctx": ctx}
+    return tornado.web.Application(
+        [
+            tornado.web.url(r"/api/checkout", CheckoutHandler, deps, name="checkout"),
+            tornado.web.url(r"/webhooks/stripe", StripeWebhookHandler, deps, name="webhook"),
+            tornado.web.url(
+                r"/api/projects/([^/]+)/payment", PaymentStatusHandler, deps, name="payment"
+            ),
+            tornado.web.url(r"/health", HealthHandler, deps, name="health"),
+        ],
+        default_handler_class=NotFoundHandler,
+        default_handler_args=deps,
+        log_function=log_request,
+        compress_response=False,
+        xsrf_cookies=False,
+    )
+
+
+def make_server(app: tornado.web.Application) -> tornado.httpserver.HTTPServer:
+    # Body limits are enforced per route; this only bounds what any request may stream.
+    return tornado.httpserver.HTTPServer(
+        app, xheaders=False, max_body_size=2 * WEBHOOK_MAX_BODY, idle_connection_timeout=60
+    )
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight requests, close."""
+    queries = db.load_queries()
+    pool = await db.create_pool(settings)
+    client, http = make_stripe_client(settings)
+    ctx = AppContext(
+        settings=settings,
+        pool=pool,
+        queries=queries,
+        gateway=StripeGateway(client),
+        in_flight=InFlight(),
+    )
+    server = make_server(make_app(ctx))
+    server.listen(settings.port, address=settings.host)
+    log.info(
+        "serving",
+        extra={
+            "fields": {
+                "event": "start",
+                "host": settings.host,
+                "port": settings.port,
+                "livemode": settings.stripe_livemode,
+            }
+        },
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+    log.info("stopping", extra={"fields": {"event": "stop"}})
+    server.stop()
+    try:
+        await asyncio.wait_for(ctx.in_flight.drained(), SHUTDOWN_GRACE_SECONDS)
+    except TimeoutError:
+        log.warning("in-flight requests did not finish in time")
+    await server.close_all_connections()
+    await http.close_async()  # type: ignore[no-untyped-call]
+    await pool.close()
+    log.info("stopped", extra={"fields": {"event": "stopped"}})

@@ -1,0 +1,59 @@
+"""What can go wrong in the domain, each error carrying a message fit for the caller.
+
+Handlers turn these into HTTP statuses in one place (handlers.ERROR_STATUS); the domain
+never speaks HTTP. Messages never carry a secret, a payload or customer data.
+"""
+
+from __future__ import annotations
+
+
+class PaymentError(Exception):
+    """Base of every error the service reports to its caller."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(PaymentError):
+    """The caller sent something malformed; nothing was changed."""
+
+
+class InvalidProjectId(InvalidRequest):
+    pass
+
+
+class PayloadTooLarge(PaymentError):
+    pass
+
+
+class InvalidWebhook(PaymentError):
+    """A delivery that is not provably from Stripe, or not an event; nothing was written."""
+
+
+class ProjectNotFound(PaymentError):
+    pass
+
+
+class ProjectNotPayable(PaymentError):
+    """The project is already paid, or a payment for it is processing or disputed."""
+
+
+class StripeFailed(PaymentError):
+    """Stripe refused or failed the call; the message says which, without secrets.
+
+    `ambiguous` is set when no answer came back (timeout, connection lost): Stripe may have
+    acted, so a retry must re-send the same idempotency key rather than start afresh.
+    """
+
+    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+        super().__init__(message)
+        self.ambiguous = ambiguous
+
+
+class CheckoutBusy(PaymentError):
+    """Another request is creating this project's checkout and did not finish in time."""
+
+
+class DatabaseUnavailable(PaymentError):
+    """The database did not answer; nothing was half-done."""

@@ -1,0 +1,322 @@
+"""Thin HTTP handlers: parse and validate, call one `payments` function, render.
+
+Every error, from any handler, is rendered by BaseHandler.write_error as `{"error": …}`
+with the status chosen in `status_for`, the one place where domain errors become HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.client import responses
+from typing import Any, ClassVar
+
+import asyncpg
+import tornado.web
+
+from service import payments
+from service.config import Settings
+from service.db import Queries, is_unavailable
+from service.errors import (
+    CheckoutBusy,
+    DatabaseUnavailable,
+    InvalidRequest,
+    InvalidWebhook,
+    PayloadTooLarge,
+    PaymentError,
+    ProjectNotFound,
+    ProjectNotPayable,
+    StripeFailed,
+)
+from service.logs import request_id_from, request_id_var
+from service.stripe_gateway import StripeGateway
+
+log = logging.getLogger("service.http")
+
+CHECKOUT_MAX_BODY = 16 * 1024
+WEBHOOK_MAX_BODY = 1024 * 1024
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+class InFlight:
+    """Counts requests being handled, so a stopping process can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count == 0:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        await self._idle.wait()
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """What the handlers hand to the domain; built once by app.serve()."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    queries: Queries
+    gateway: StripeGateway
+    in_flight: InFlight = field(default_factory=InFlight)
+
+
+_STATUS: tuple[tuple[type[PaymentError], int], ...] = (
+    (InvalidRequest, 400),
+    (InvalidWebhook, 400),
+    (PayloadTooLarge, 413),
+    (ProjectNotFound, 404),
+    (ProjectNotPayable, 409),
+    (StripeFailed, 502),
+    (CheckoutBusy, 503),
+    (DatabaseUnavailable, 503),
+)
+
+
+def status_for(error: BaseException, *, database_down_status: int = 503) -> tuple[int, str]:
+    """The HTTP status and message for an error; unknown errors never leak their text."""
+    if isinstance(error, DatabaseUnavailable) or is_unavailable(error):
+        return database_down_status, "the database is unavailable; try again later"
+    if isinstance(error, PaymentError):
+        for kind, status in _STATUS:
+            if isinstance(error, kind):
+                return status, error.message
+    if isinstance(error, tornado.web.HTTPError):
+        return error.status_code, error.log_message or responses.get(error.status_code, "error")
+    return 500, "internal error"
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    ctx: AppContext
+    request_id: str
+    # Stripe retries a webhook on any 5xx, and the contract names 500 for a database outage.
+    database_down_status: ClassVar[int] = 503
+    cors: ClassVar[bool] = False
+
+    def initialize(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._in_flight = True
+        ctx.in_flight.enter()
+        self.request_id = request_id_from(self.request.headers.get("X-Request-ID"))
+
+    def on_finish(self) -> None:
+        self._leave()
+
+    def on_connection_close(self) -> None:
+        # A client gone mid-body never reaches on_finish; it is no longer in flight either.
+        self._leave()
+        super().on_connection_close()
+
+    def _leave(self) -> None:
+        if self._in_flight:
+            self._in_flight = False
+            self.ctx.in_flight.leave()
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.clear_header("Server")
+
+    def prepare(self) -> None:
+        request_id_var.set(self.request_id)
+        self.set_header("X-Request-ID", self.request_id)
+        origin = self.request.headers.get("Origin")
+        if self.cors and origin and origin in self.ctx.settings.cors_allowed_origins:
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Access-Control-Expose-Headers", "X-Request-ID")
+        self.add_header("Vary", "Origin")
+
+    def options(self, *_args: str) -> None:
+        """CORS preflight: only listed origins, only this route's methods."""
+        origin = self.request.headers.get("Origin")
+        method = self.request.headers.get("Access-Control-Request-Method", "")
+        allowed = [m for m in self.SUPPORTED_METHODS if m != "OPTIONS" and _implements(self, m)]
+        if not self.cors or origin not in self.ctx.settings.cors_allowed_origins:
+            raise tornado.web.HTTPError(403, "origin not allowed")
+        if method not in allowed:
+            raise tornado.web.HTTPError(405, "method not allowed")
+        self.set_header("Access-Control-Allow-Methods", ", ".join(allowed))
+        self.set_header("Access-Control-Allow-Headers", "Content-Type, X-Request-ID")
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.clear_header("Content-Type")
+        self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        error = exc_info[1] if exc_info else None
+        if error is None:
+            message = responses.get(status_code, "error").lower()
+        else:
+            status_code, message = status_for(error, database_down_status=self.database_down_status)
+            self.set_status(status_code)
+        if status_code >= 500 and error is not None and not isinstance(error, PaymentError):
+            log.error("request failed", exc_info=exc_info)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish({"error": message})
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        # write_error logs what deserves it; Tornado's default would print every 4xx too.
+        pass
+
+    def render_json(self, body: dict[str, Any], status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body, separators=(",", ":")))
+
+
+def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
+    own = getattr(type(handler), method.lower(), None)
+    return own is not None and own is not getattr(tornado.web.RequestHandler, method.lower())
+
+
+@tornado.web.stream_request_body
+class BodyHandler(BaseHandler):
+    """Reads a bounded body: a declared oversize is refused before a byte of it is read."""
+
+    max_body_bytes: ClassVar[int]
+
+    def prepare(self) -> None:
+        super().prepare()
+        self._chunks: list[bytes] = []
+        self._size = 0
+        declared = self.request.headers.get("Content-Length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
+        # A chunked body has no declared size: stop reading well past the limit.
+        assert self.request.connection is not None
+        self.request.connection.set_max_body_size(self.max_body_bytes * 2)  # type: ignore[attr-defined]
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size <= self.max_body_bytes:
+            self._chunks.append(chunk)
+
+    def body(self) -> bytes:
+        if self._size > self.max_body_bytes:
+            raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
+        return b"".join(self._chunks)
+
+
+class CheckoutHandler(BodyHandler):
+    max_body_bytes = CHECKOUT_MAX_BODY
+    cors = True
+
+    async def post(self) -> None:
+        data = _json_object(self.body())
+        if "project_id" not in data:
+            raise InvalidRequest("project_id is required")
+        result = await payments.start_checkout(
+            self.ctx.pool,
+            self.ctx.queries,
+            self.ctx.gateway,
+            self.ctx.settings,
+            payments.validate_project_id(data["project_id"]),
+        )
+        self.render_json(
+            {
+                "checkout_url": result.checkout_url,
+                "session_id": result.session_id,
+                "expires_at": result.expires_at,
+            }
+        )
+
+
+class StripeWebhookHandler(BodyHandler):
+    max_body_bytes = WEBHOOK_MAX_BODY
+    database_down_status = 500
+
+    def prepare(self) -> None:
+        self.received_at = datetime.now(UTC)
+        super().prepare()
+
+    async def post(self) -> None:
+        result = await payments.receive_webhook(
+            self.ctx.pool,
+            self.ctx.queries,
+            self.ctx.settings,
+            self.body(),
+            self.request.headers.get("Stripe-Signature"),
+            self.received_at,
+        )
+        self.render_json(dict(payments.event_summary(result)))
+
+
+class PaymentStatusHandler(BaseHandler):
+    cors = True
+
+    async def get(self, project_id: str) -> None:
+        payment = await payments.payment_status(self.ctx.pool, self.ctx.queries, project_id)
+        self.render_json(
+            {
+                "project_id": payment.project_id,
+                "status": payment.status,
+                "updated_at": payment.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            }
+        )
+
+
+class HealthHandler(BaseHandler):
+    database_down_status = 500
+
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        try:
+            await payments.check_database(self.ctx.pool, self.ctx.queries, HEALTH_TIMEOUT_SECONDS)
+        except DatabaseUnavailable as error:
+            self.set_status(500)
+            self.finish(f"{error.message}\n")
+            return
+        self.finish("OK\n")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.finish(f"{responses.get(status_code, 'error')}\n")
+
+
+class NotFoundHandler(BaseHandler):
+    def prepare(self) -> None:
+        super().prepare()
+        raise tornado.web.HTTPError(404, "not found")
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidRequest("body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body must be a JSON object")
+    return data
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """One JSON line per request (Tornado's log_function)."""
+    status = handler.get_status()
+    level = logging.INFO if status < 500 else logging.ERROR
+    log.log(
+        level,
+        "request",
+        extra={
+            "fields": {
+                "event": "request",
+                "method": handler.request.method,
+                "path": handler.request.path,
+                "status": status,
+                "duration_ms": round(1000.0 * handler.request.request_time(), 2),
+                "request_id": getattr(handler, "request_id", None) or request_id_var.get(),
+            }
+        },
+    )

@@ -1,0 +1,484 @@
+"""The domain: start a checkout, apply a Stripe event, report a project's payment status.
+
+Each use case runs its database work in short transactions on a connection taken from the
+pool, and never holds a connection or a lock while it waits for Stripe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from service.config import Settings
+from service.db import Queries, is_unavailable
+from service.errors import (
+    CheckoutBusy,
+    DatabaseUnavailable,
+    InvalidProjectId,
+    ProjectNotFound,
+    ProjectNotPayable,
+    StripeFailed,
+)
+from service.logs import request_id_var
+from service.stripe_gateway import StripeGateway
+from service.transitions import HANDLED_TYPES, NOT_PAYABLE, PENDING, next_status
+from service.webhook_events import (
+    PROJECT_ID,
+    StripeEvent,
+    parse_event,
+    payment_details,
+    project_reference,
+    verify_signature,
+)
+
+log = logging.getLogger("service.payments")
+
+# An open session this close to expiry is not handed out again: the buyer needs time to pay.
+REUSE_MARGIN = timedelta(minutes=5)
+# Stripe refuses expires_at sooner than 30 minutes ahead; a retried attempt must still fit.
+STRIPE_MIN_TTL = timedelta(minutes=30, seconds=60)
+# How often a checkout waiting on another replica's Stripe call looks again.
+WAIT_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    checkout_url: str
+    session_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class ProjectPayment:
+    project_id: str
+    status: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    project_id: str
+    from_status: str | None
+    to_status: str
+
+
+@dataclass(frozen=True)
+class EventResult:
+    event_id: str
+    duplicate: bool
+    outcome: str
+    change: StatusChange | None = None
+
+
+def validate_project_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidProjectId("project_id must be a string")
+    if not PROJECT_ID.fullmatch(value):
+        raise InvalidProjectId(
+            "project_id must be 1-64 characters of A-Z, a-z, 0-9, underscore or hyphen"
+        )
+    return value
+
+
+@asynccontextmanager
+async def _transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction on a pooled connection; an unreachable database becomes one error."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+    except Exception as error:
+        if is_unavailable(error):
+            raise DatabaseUnavailable("the database is unavailable") from error
+        raise
+
+
+def _log_change(change: StatusChange, cause: str) -> None:
+    log.info(
+        "payment status changed",
+        extra={
+            "fields": {
+                "event": "status_change",
+                "project_id": change.project_id,
+                "from_status": change.from_status,
+                "to_status": change.to_status,
+                "cause": cause,
+            }
+        },
+    )
+
+
+# --- health -----------------------------------------------------------------------------
+
+
+async def check_database(pool: asyncpg.Pool, queries: Queries, within_seconds: float) -> None:
+    """Raise DatabaseUnavailable unless a pooled `SELECT 1` answers within `within_seconds`.
+
+    The reason names only the kind of failure: exception texts can carry host and user.
+    """
+
+    async def ping() -> None:
+        async with pool.acquire() as conn:
+            await queries.ping(conn)
+
+    try:
+        await asyncio.wait_for(ping(), within_seconds)
+    except TimeoutError:
+        raise DatabaseUnavailable(
+            f"database unavailable: no answer within {within_seconds:g} s"
+        ) from None
+    except Exception as error:
+        if is_unavailable(error) or isinstance(error, asyncpg.PostgresError):
+            kind = type(error).__name__
+            raise DatabaseUnavailable(f"database unavailable: {kind}") from None
+        raise
+
+
+# --- status -----------------------------------------------------------------------------
+
+
+async def payment_status(pool: asyncpg.Pool, queries: Queries, project_id: str) -> ProjectPayment:
+    validate_project_id(project_id)
+    async with _transaction(pool) as conn:
+        row = await queries.get_project_payment(conn, project_id=project_id)
+    if row is None:
+        raise ProjectNotFound("no checkout was ever started for this project")
+    return ProjectPayment(row["project_id"], row["status"], row["updated_at"])
+
+
+# --- checkout ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    idempotency_key: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class _Wait:
+    pass
+
+
+async def start_checkout(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    project_id: str,
+) -> CheckoutResult:
+    """The project's one open Checkout Session, created in Stripe only when there is none.
+
+    Checkouts for one project take turns through an advisory lock, held only for the short
+    claim. The claim leaves a committed attempt row (idempotency key + expiry) before Stripe
+    is called, so if this replica dies mid-call the next checkout re-sends the very same
+    request and Stripe hands back the session it already made.
+    """
+    validate_project_id(project_id)
+    deadline = time.monotonic() + settings.stripe_call_budget_seconds + 5.0
+    while True:
+        async with _transaction(pool) as conn:
+            step = await _claim_checkout(conn, queries, settings, project_id)
+        if isinstance(step, CheckoutResult):
+            return step
+        if isinstance(step, _Wait):
+            if time.monotonic() > deadline:
+                raise CheckoutBusy("another request is still creating this project's checkout")
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            continue
+        session = await _create_in_stripe(pool, queries, gateway, settings, project_id, step)
+        stored = await _store_session(pool, queries, project_id, step, session)
+        if stored is not None:
+            return stored
+
+
+async def _claim_checkout(
+    conn: asyncpg.Connection, queries: Queries, settings: Settings, project_id: str
+) -> CheckoutResult | _Wait | _Attempt:
+    await queries.lock_checkout(conn, project_id=project_id)
+    now = datetime.now(UTC)
+    project = await queries.get_project_for_checkout(conn, project_id=project_id)
+    if project is not None:
+        if project["status"] in NOT_PAYABLE:
+            raise ProjectNotPayable(f"the project is already {project['status']}")
+        expires_at = project["checkout_expires_at"]
+        if (
+            project["status"] == PENDING
+            and project["checkout_session_id"]
+            and expires_at is not None
+            and expires_at - now > REUSE_MARGIN
+        ):
+            return CheckoutResult(
+                project["checkout_url"], project["checkout_session_id"], int(expires_at.timestamp())
+            )
+
+    attempt = await queries.get_checkout_attempt(conn, project_id=project_id)
+    if attempt is not None and attempt["lease_until"] > now:
+        return _Wait()
+    if attempt is not None and attempt["expires_at"] - now > STRIPE_MIN_TTL:
+        # An earlier attempt got no answer (or its replica died): repeat it to the letter.
+        claim = _Attempt(attempt["idempotency_key"], attempt["expires_at"])
+    else:
+        ttl = timedelta(minutes=settings.checkout_session_ttl_minutes)
+        claim = _Attempt(
+            f"checkout-{project_id}-{uuid.uuid4().hex}",
+            (now + ttl).replace(microsecond=0),
+        )
+    lease = timedelta(seconds=settings.stripe_call_budget_seconds + 2.0)
+    await queries.save_checkout_attempt(
+        conn,
+        project_id=project_id,
+        idempotency_key=claim.idempotency_key,
+        expires_at=claim.expires_at,
+        lease_until=now + lease,
+    )
+    return claim
+
+
+def checkout_params(settings: Settings, project_id: str, expires_at: datetime) -> dict[str, Any]:
+    """Everything Stripe is asked for; identical on every retry of one attempt."""
+    return {
+        "mode": "payment",
+        "line_items": [{"price": settings.stripe_price_id, "quantity": 1}],
+        "success_url": settings.stripe_success_url,
+        "cancel_url": settings.stripe_cancel_url,
+        "client_reference_id": project_id,
+        "metadata": {"project_id": project_id},
+        "payment_intent_data": {"metadata": {"project_id": project_id}},
+        "expires_at": int(expires_at.timestamp()),
+    }
+
+
+async def _create_in_stripe(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    project_id: str,
+    attempt: _Attempt,
+) -> CheckoutResult:
+    params = checkout_params(settings, project_id, attempt.expires_at)
+    try:
+        session = await gateway.create_checkout_session(params, attempt.idempotency_key)
+    except StripeFailed as failure:
+        await _end_attempt(pool, queries, project_id, attempt, keep=failure.ambiguous)
+        raise
+    except BaseException:
+        # Cancelled (client gone, shutdown): Stripe may have acted, so keep the key for a retry.
+        await asyncio.shield(_end_attempt(pool, queries, project_id, attempt, keep=True))
+        raise
+    return CheckoutResult(session.url, session.session_id, session.expires_at)
+
+
+async def _end_attempt(
+    pool: asyncpg.Pool, queries: Queries, project_id: str, attempt: _Attempt, *, keep: bool
+) -> None:
+    """After a failed call: forget the attempt if Stripe answered, else free it for a retry."""
+    try:
+        async with _transaction(pool) as conn:
+            if keep:
+                await queries.save_checkout_attempt(
+                    conn,
+                    project_id=project_id,
+                    idempotency_key=attempt.idempotency_key,
+                    expires_at=attempt.expires_at,
+                    lease_until=datetime.now(UTC),
+                )
+            else:
+                await queries.delete_checkout_attempt(
+                    conn, project_id=project_id, idempotency_key=attempt.idempotency_key
+                )
+    except DatabaseUnavailable:
+        # The lease runs out by itself; the caller is told about Stripe, the real failure.
+        log.warning(
+            "could not release a checkout attempt", extra={"fields": {"project_id": project_id}}
+        )
+
+
+async def _store_session(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    project_id: str,
+    attempt: _Attempt,
+    session: CheckoutResult,
+) -> CheckoutResult | None:
+    """Point the project at its new session; None if another caller took the attempt over."""
+    change: StatusChange | None = None
+    refused: str | None = None
+    async with _transaction(pool) as conn:
+        await queries.lock_checkout(conn, project_id=project_id)
+        current = await queries.get_checkout_attempt(conn, project_id=project_id)
+        if current is None or current["idempotency_key"] != attempt.idempotency_key:
+            return None
+        expires_at = datetime.fromtimestamp(session.expires_at, UTC)
+        while True:
+            project = await queries.lock_project(conn, project_id=project_id)
+            if project is not None:
+                break
+            created = await queries.insert_project(
+                conn,
+                project_id=project_id,
+                status=PENDING,
+                checkout_session_id=session.session_id,
+                checkout_url=session.checkout_url,
+                checkout_expires_at=expires_at,
+                payment_intent_id=None,
+                amount_total=None,
+                currency=None,
+            )
+            if created is not None:
+                break
+        from_status = project["status"] if project is not None else None
+        if from_status in NOT_PAYABLE:
+            # A webhook paid the project while Stripe was being asked: the new session is
+            # left to expire unused.
+            refused = str(from_status)
+        elif project is not None:
+            await queries.set_checkout_session(
+                conn,
+                project_id=project_id,
+                status=PENDING,
+                checkout_session_id=session.session_id,
+                checkout_url=session.checkout_url,
+                checkout_expires_at=expires_at,
+            )
+        if refused is None and from_status != PENDING:
+            change = StatusChange(project_id, from_status, PENDING)
+            await queries.add_audit_row(
+                conn,
+                project_id=project_id,
+                from_status=from_status,
+                to_status=PENDING,
+                cause="api_checkout",
+                cause_event_id=None,
+                request_id=request_id_var.get(),
+            )
+        await queries.delete_checkout_attempt(
+            conn, project_id=project_id, idempotency_key=attempt.idempotency_key
+        )
+    if refused is not None:
+        raise ProjectNotPayable(f"the project is already {refused}")
+    if change is not None:
+        _log_change(change, "api_checkout")
+    return session
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+
+async def receive_webhook(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    settings: Settings,
+    payload: bytes,
+    signature: str | None,
+    received_at: datetime,
+) -> EventResult:
+    """Verify a delivery, then apply it. Nothing is read from the database before the
+    signature is proven."""
+    verify_signature(
+        payload, signature, settings.stripe_webhook_secrets, settings.webhook_tolerance_seconds
+    )
+    event = parse_event(payload)
+    return await apply_event(pool, queries, event, received_at)
+
+
+async def apply_event(
+    pool: asyncpg.Pool, queries: Queries, event: StripeEvent, received_at: datetime
+) -> EventResult:
+    """Record the event and apply it, once: record, status change and audit row commit
+    together, and a second delivery of the same id (even a concurrent one) is a no-op."""
+    change: StatusChange | None = None
+    async with _transaction(pool) as conn:
+        recorded = await queries.record_event(
+            conn,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            stripe_created_at=event.created,
+            livemode=event.livemode,
+            received_at=received_at,
+        )
+        if recorded is None:
+            return EventResult(event.event_id, duplicate=True, outcome="duplicate")
+        project_id, payment_intent = project_reference(event)
+        if event.event_type not in HANDLED_TYPES:
+            outcome = "ignored"
+        else:
+            if project_id is None and payment_intent is not None:
+                project_id = await queries.find_project_by_payment_intent(
+                    conn, payment_intent_id=payment_intent
+                )
+            if project_id is None:
+                outcome = "unknown_project"
+            else:
+                change = await _transition(conn, queries, event, project_id)
+                outcome = "applied" if change is not None else "unchanged"
+        await queries.finish_event(
+            conn, event_id=event.event_id, project_id=project_id, outcome=outcome
+        )
+    if change is not None:
+        _log_change(change, f"stripe_event:{event.event_id}")
+    return EventResult(event.event_id, duplicate=False, outcome=outcome, change=change)
+
+
+async def _transition(
+    conn: asyncpg.Connection, queries: Queries, event: StripeEvent, project_id: str
+) -> StatusChange | None:
+    payment_intent, amount, currency = payment_details(event)
+    while True:
+        project = await queries.lock_project(conn, project_id=project_id)
+        current = project["status"] if project is not None else None
+        current_session = project["checkout_session_id"] if project is not None else None
+        target = next_status(event.event_type, event.obj, current, current_session)
+        if target is None:
+            return None
+        if project is not None:
+            await queries.set_project_status(
+                conn,
+                project_id=project_id,
+                status=target,
+                payment_intent_id=payment_intent,
+                amount_total=amount,
+                currency=currency,
+            )
+            break
+        session_id = event.obj.get("id") if event.event_type.startswith("checkout.") else None
+        created = await queries.insert_project(
+            conn,
+            project_id=project_id,
+            status=target,
+            checkout_session_id=session_id if isinstance(session_id, str) else None,
+            checkout_url=None,
+            checkout_expires_at=None,
+            payment_intent_id=payment_intent,
+            amount_total=amount,
+            currency=currency,
+        )
+        if created is not None:
+            break
+        # Created concurrently by another transaction: lock that row and decide again.
+    await queries.add_audit_row(
+        conn,
+        project_id=project_id,
+        from_status=current,
+        to_status=target,
+        cause="stripe_event",
+        cause_event_id=event.event_id,
+        request_id=request_id_var.get(),
+    )
+    return StatusChange(project_id, current, target)
+
+
+def event_summary(result: EventResult) -> Mapping[str, object]:
+    """What the webhook answers Stripe: never more than it needs."""
+    if result.duplicate:
+        return {"received": True, "duplicate": True}
+    return {"received": True}

@@ -1,0 +1,118 @@
+"""`python -m service reconcile`: apply the events whose webhooks never arrived.
+
+Lists recent events of the handled types from Stripe's Events API and feeds each one the
+database has not recorded through `payments.apply_event`, the webhook's own code path,
+oldest first. Running it twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+import asyncpg
+
+from service.db import Queries
+from service.errors import InvalidWebhook
+from service.payments import apply_event
+from service.stripe_gateway import StripeGateway
+from service.transitions import HANDLED_TYPES
+from service.webhook_events import event_from_data
+
+# Stripe keeps events for 30 days; asking for more would silently return less.
+MAX_WINDOW = timedelta(days=30)
+PAGE_SIZE = 100
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_window(text: str) -> timedelta:
+    """`72h`, `90m`, `7d` -> a timedelta; ValueError with a clear message otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError("--since takes a duration such as 90m, 72h or 7d")
+    window = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    if window <= timedelta(0):
+        raise ValueError("--since must be longer than zero")
+    if window > MAX_WINDOW:
+        raise ValueError("Stripe keeps events for 30 days: --since can be at most 30d (720h)")
+    return window
+
+
+@dataclass
+class Summary:
+    seen: int = 0
+    applied: int = 0
+    already_recorded: int = 0
+    unchanged: int = 0
+    ignored: int = 0
+    malformed: int = 0
+    would_apply: list[str] = field(default_factory=list)
+
+    def line(self, *, dry_run: bool) -> str:
+        if dry_run:
+            return (
+                f"dry run: seen {self.seen}, would apply {len(self.would_apply)}, "
+                f"already recorded {self.already_recorded}, malformed {self.malformed}"
+            )
+        return (
+            f"seen {self.seen}, applied {self.applied}, already recorded "
+            f"{self.already_recorded}, unchanged {self.unchanged}, ignored {self.ignored}, "
+            f"malformed {self.malformed}"
+        )
+
+
+async def reconcile(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    window: timedelta,
+    *,
+    dry_run: bool = False,
+    progress: TextIO = sys.stderr,
+) -> Summary:
+    since = datetime.now(UTC) - window
+    params = {
+        "created": {"gte": int(since.timestamp())},
+        "types": sorted(HANDLED_TYPES),
+        "limit": PAGE_SIZE,
+    }
+    listed = [event async for event in gateway.list_events(params)]
+    # Stripe lists newest first; events are applied in the order they happened.
+    listed.reverse()
+    listed.sort(key=lambda event: event.get("created", 0))
+
+    summary = Summary()
+    last_report = time.monotonic()
+    for data in listed:
+        summary.seen += 1
+        try:
+            event = event_from_data(data)
+        except InvalidWebhook:
+            summary.malformed += 1
+            continue
+        if dry_run:
+            async with pool.acquire() as conn:
+                known = await queries.get_event(conn, event_id=event.event_id)
+            if known is None:
+                summary.would_apply.append(event.event_id)
+            else:
+                summary.already_recorded += 1
+        else:
+            result = await apply_event(pool, queries, event, datetime.now(UTC))
+            if result.duplicate:
+                summary.already_recorded += 1
+            elif result.outcome == "applied":
+                summary.applied += 1
+            elif result.outcome == "ignored":
+                summary.ignored += 1
+            else:
+                summary.unchanged += 1
+        if time.monotonic() - last_report > 2.0:
+            print(f"reconcile: {summary.seen}/{len(listed)} events", file=progress, flush=True)
+            last_report = time.monotonic()
+    return summary

@@ -1,0 +1,286 @@
+"""Real parts for every test: a migrated PostgreSQL, the Stripe stand-in over HTTP, the app.
+
+The database is created fresh for each test run: on the server named by TEST_DATABASE_URL
+when it is set, otherwise on a throwaway embedded PostgreSQL the run starts itself. Tests
+isolate themselves by using project and event ids of their own (see `new_id`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiosql
+import pytest
+import stripe
+import tornado.httpclient
+import tornado.httpserver
+import tornado.httputil
+import tornado.ioloop
+import tornado.testing
+import tornado.web
+
+from devtools.postgres import create_database, drop_database, start_embedded
+from sandbox.api import make_api_app
+from sandbox.state import SandboxState
+from service import db
+from service.app import make_app
+from service.config import Settings
+from service.handlers import AppContext
+from service.stripe_gateway import StripeGateway, make_stripe_client
+
+DATA = Path(__file__).parent / "data"
+SECRET_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
+WEBHOOK_SECRET = "whsec_test_2f9c0d7a1b3e4f5a6b7c8d9e"
+PRICE_ID = "price_1TestProjectPayment"
+
+
+def new_id(prefix: str = "proj") -> str:
+    """An id no other test uses, so tests share one database without seeing each other."""
+    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+
+
+# --- PostgreSQL -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = f"payments_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    server = None
+    admin_url = os.environ.get("TEST_DATABASE_URL")
+    if not admin_url:
+        pgdata = Path(tempfile.mkdtemp(prefix="payment-service-pg-")) / "data"
+        admin_url, server = start_embedded(pgdata, delete_on_exit=True)
+    url = asyncio.run(create_database(admin_url, name))
+    asyncio.run(db.migrate(url, db.load_queries()))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(admin_url, name))
+        del server
+
+
+@pytest.fixture(scope="session")
+def queries() -> db.Queries:
+    return db.load_queries()
+
+
+# --- the Stripe stand-in ----------------------------------------------------------------
+
+
+@dataclass
+class StripeStandIn:
+    state: SandboxState
+    url: str
+
+
+@pytest.fixture
+def stripe_api(io_loop: tornado.ioloop.IOLoop) -> Iterator[StripeStandIn]:
+    sock, port = tornado.testing.bind_unused_port()
+    url = f"http://127.0.0.1:{port}"
+    state = SandboxState(api_key=SECRET_KEY, price_id=PRICE_ID, public_base_url=url)
+    server = tornado.httpserver.HTTPServer(make_api_app(state))
+    server.add_sockets([sock])
+    yield StripeStandIn(state, url)
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=5)
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(database_url: str, stripe_api: StripeStandIn) -> Settings:
+    return Settings(
+        stripe_secret_key=SECRET_KEY,
+        stripe_webhook_secrets=(WEBHOOK_SECRET,),
+        stripe_price_id=PRICE_ID,
+        stripe_success_url="https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+        stripe_cancel_url="https://app.example/cancelled",
+        database_url=database_url,
+        stripe_api_base=stripe_api.url,
+        stripe_timeout_seconds=2.0,
+        stripe_max_network_retries=1,
+        db_pool_min_size=1,
+        db_pool_max_size=10,
+        cors_allowed_origins=("https://app.example",),
+    )
+
+
+@pytest.fixture
+def make_ctx(
+    io_loop: tornado.ioloop.IOLoop, queries: db.Queries
+) -> Iterator[Callable[[Settings], AppContext]]:
+    """Builds pool and Stripe client inside the test's loop, and closes them afterwards."""
+    closers: list[Callable[[], Any]] = []
+
+    def build(settings: Settings) -> AppContext:
+        async def create() -> AppContext:
+            pool = await db.create_pool(settings)
+            client, http = make_stripe_client(settings)
+            closers.append(pool.close)
+            closers.append(http.close_async)
+            return AppContext(
+                settings=settings, pool=pool, queries=queries, gateway=StripeGateway(client)
+            )
+
+        ctx: AppContext = io_loop.run_sync(create)
+        return ctx
+
+    yield build
+    for close in reversed(closers):
+        io_loop.run_sync(close, timeout=10)
+
+
+@pytest.fixture
+def ctx(make_ctx: Callable[[Settings], AppContext], settings: Settings) -> AppContext:
+    return make_ctx(settings)
+
+
+@pytest.fixture
+def app(ctx: AppContext) -> tornado.web.Application:
+    return make_app(ctx)
+
+
+@pytest.fixture
+def client(
+    io_loop: tornado.ioloop.IOLoop,
+    http_server: tornado.httpserver.HTTPServer,
+    http_server_port: Any,
+) -> Iterator[ServiceClient]:
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=64)
+    yield ServiceClient(http, f"http://127.0.0.1:{http_server_port[1]}")
+    http.close()
+
+
+@dataclass
+class Response:
+    code: int
+    headers: tornado.httputil.HTTPHeaders
+    body: bytes
+
+    def json(self) -> Any:
+        assert self.headers.get("Content-Type", "").startswith("application/json"), self.headers
+        return json.loads(self.body)
+
+
+@dataclass
+class ServiceClient:
+    http: tornado.httpclient.AsyncHTTPClient
+    base_url: str
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> Response:
+        response = await self.http.fetch(
+            self.base_url + path,
+            method=method,
+            body=body,
+            headers=headers,
+            raise_error=False,
+            request_timeout=timeout,
+            allow_nonstandard_methods=True,
+        )
+        if response.code == 599:
+            raise AssertionError(f"no HTTP response: {response.error}")
+        return Response(response.code, response.headers, response.body)
+
+    async def checkout(self, project_id: object, **kwargs: Any) -> Response:
+        return await self.request(
+            "POST", "/api/checkout", json.dumps({"project_id": project_id}), **kwargs
+        )
+
+    async def status(self, project_id: str) -> Response:
+        return await self.request("GET", f"/api/projects/{project_id}/payment")
+
+    async def webhook(
+        self,
+        event: dict[str, Any] | bytes,
+        *,
+        secret: str = WEBHOOK_SECRET,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        payload = event if isinstance(event, bytes) else json.dumps(event).encode()
+        signature = sign(payload, secret, timestamp)
+        return await self.request(
+            "POST",
+            "/webhooks/stripe",
+            payload,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"}
+            | (headers or {}),
+        )
+
+
+# --- Stripe events ----------------------------------------------------------------------
+
+
+def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """The Stripe-Signature header Stripe would send, computed by the SDK."""
+    return str(
+        stripe.WebhookSignature.generate_signature_header(
+            payload.decode("utf-8"),
+            secret,
+            timestamp if timestamp is not None else int(time.time()),
+        )
+    )
+
+
+def example_event(name: str) -> dict[str, Any]:
+    """One of Stripe's example payloads (tests/data/events), as a fresh dict."""
+    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
+    return event
+
+
+def event_for(
+    name: str,
+    project_id: str | None,
+    *,
+    payment_intent: str | None = None,
+    session_id: str | None = None,
+    **object_fields: Any,
+) -> dict[str, Any]:
+    """An example event re-targeted at one test's project, with a fresh event id."""
+    event = example_event(name)
+    event["id"] = new_id("evt")
+    event["created"] = int(time.time())
+    obj = event["data"]["object"]
+    if event["type"].startswith("checkout.session."):
+        obj["client_reference_id"] = project_id
+        obj["metadata"] = {"project_id": project_id} if project_id else {}
+        if session_id is not None:
+            obj["id"] = session_id
+        if payment_intent is not None and obj.get("payment_intent") is not None:
+            obj["payment_intent"] = payment_intent
+    else:
+        if "metadata" in obj and project_id is not None:
+            obj["metadata"] = {"project_id": project_id}
+        elif "metadata" in obj:
+            obj["metadata"] = {}
+        if payment_intent is not None:
+            obj["payment_intent"] = payment_intent
+    obj.update(object_fields)
+    return event
+
+
+def with_settings(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)
+
+
+@pytest.fixture(scope="session")
+def test_queries() -> db.Queries:
+    """Test-only statements (tests/queries), for states the API cannot reach quickly."""
+    return aiosql.from_path(Path(__file__).parent / "queries", "asyncpg")

@@ -1,0 +1,35 @@
+-- Test-only statements: set up states the public API cannot reach quickly, and try what the
+-- database must refuse. Never loaded by the service.
+
+-- name: move-checkout-expiry(project_id, expires_at)!
+-- Pretends the project's open session expires at another time (e.g. in four minutes).
+UPDATE projects SET checkout_expires_at = :expires_at WHERE project_id = :project_id;
+
+-- name: try-update-audit(project_id)!
+-- Must fail: the audit trail is append-only.
+UPDATE payment_audit SET to_status = 'paid' WHERE project_id = :project_id;
+
+-- name: try-delete-audit(project_id)!
+-- Must fail: the audit trail is append-only.
+DELETE FROM payment_audit WHERE project_id = :project_id;
+
+-- name: try-truncate-audit#
+-- Must fail: the audit trail is append-only.
+TRUNCATE payment_audit CASCADE;
+
+-- name: get-project-row(project_id)^
+-- Everything stored about a project.
+SELECT * FROM projects WHERE project_id = :project_id;
+
+-- name: get-checkout-attempt-row(project_id)^
+-- The checkout attempt in flight, if any.
+SELECT * FROM checkout_attempts WHERE project_id = :project_id;
+
+-- name: dump-everything()$
+-- Every stored row of the service's tables as JSON text, to search it for what must not be
+-- there (customer e-mail, name, address; secrets).
+SELECT concat_ws(E'\n',
+    (SELECT string_agg(row_to_json(p)::text, E'\n') FROM projects p),
+    (SELECT string_agg(row_to_json(c)::text, E'\n') FROM checkout_attempts c),
+    (SELECT string_agg(row_to_json(e)::text, E'\n') FROM stripe_events e),
+    (SELECT string_agg(row_to_json(a)::text, E'\n') FROM payment_audit a));

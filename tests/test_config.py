@@ -1,0 +1,184 @@
+"""Configuration: every bad variable named at once, exit 2, no secret ever echoed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = {
+    "STRIPE_SECRET_KEY": "sk_test_51HqLyjWDarjtT1zdp7dcSECRETVALUE",
+    "STRIPE_WEBHOOK_SECRET": "whsec_abcdefSECRETVALUE",
+    "STRIPE_PRODUCT_PRICE_ID": "price_1Abc",
+    "STRIPE_SUCCESS_URL": "https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+    "STRIPE_CANCEL_URL": "https://app.example/cancelled",
+    "DATABASE_URL": "postgresql://payments:dbSECRETpw@db.internal:5432/payments",
+}
+OPTIONAL = [
+    "HOST",
+    "PORT",
+    "STRIPE_API_BASE",
+    "CHECKOUT_SESSION_TTL_MINUTES",
+    "WEBHOOK_TOLERANCE_SECONDS",
+    "CORS_ALLOWED_ORIGINS",
+    "DB_POOL_MIN_SIZE",
+    "DB_POOL_MAX_SIZE",
+    "LOG_LEVEL",
+    "STRIPE_TIMEOUT_SECONDS",
+    "STRIPE_MAX_NETWORK_RETRIES",
+    "DB_CONNECT_TIMEOUT_SECONDS",
+    "DB_STATEMENT_CACHE_SIZE",
+]
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment holding only GOOD, run from a folder without a .env file."""
+    for name in [*GOOD, *OPTIONAL, *(f"{n}_FILE" for n in GOOD)]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def test_good_configuration_loads_with_defaults(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.port == 5003
+    assert settings.host == "0.0.0.0"
+    assert settings.stripe_api_base == "https://api.stripe.com"
+    assert settings.checkout_session_ttl_minutes == 60
+    assert settings.webhook_tolerance_seconds == 300
+    assert settings.cors_allowed_origins == ()
+    assert settings.stripe_webhook_secrets == ("whsec_abcdefSECRETVALUE",)
+
+
+def test_repr_of_settings_shows_no_secret(env: pytest.MonkeyPatch) -> None:
+    text = repr(load_settings())
+    assert "SECRETVALUE" not in text
+    assert "dbSECRETpw" not in text
+
+
+def test_several_webhook_secrets_can_be_rolled(env: pytest.MonkeyPatch) -> None:
+    env.setenv("STRIPE_WEBHOOK_SECRET", "whsec_old1, whsec_new2")
+    assert load_settings().stripe_webhook_secrets == ("whsec_old1", "whsec_new2")
+
+
+def test_every_missing_variable_is_named_at_once(env: pytest.MonkeyPatch) -> None:
+    for name in GOOD:
+        env.delenv(name)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert set(caught.value.problems) == set(GOOD)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STRIPE_SECRET_KEY", "pk_test_notasecretkey"),
+        ("STRIPE_WEBHOOK_SECRET", "whsec_good,notasecret"),
+        ("STRIPE_PRODUCT_PRICE_ID", "prod_123"),
+        ("STRIPE_SUCCESS_URL", "/relative/path"),
+        ("STRIPE_CANCEL_URL", "ftp://app.example/x"),
+        ("DATABASE_URL", "mysql://u:p@h/db"),
+        ("PORT", "seventy"),
+        ("PORT", "70000"),
+        ("CHECKOUT_SESSION_TTL_MINUTES", "29"),
+        ("CHECKOUT_SESSION_TTL_MINUTES", "1441"),
+        ("WEBHOOK_TOLERANCE_SECONDS", "0"),
+        ("CORS_ALLOWED_ORIGINS", "*"),
+        ("LOG_LEVEL", "LOUD"),
+        ("DB_POOL_MAX_SIZE", "0"),
+    ],
+)
+def test_an_invalid_value_is_named_without_its_value(
+    env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    env.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == [name]
+    if not value.isdigit():  # a digit may well appear in the range the message states
+        assert value not in str(caught.value)
+
+
+def test_live_key_is_refused_with_a_non_stripe_api_base(env: pytest.MonkeyPatch) -> None:
+    env.setenv("STRIPE_SECRET_KEY", "sk_live_51HqLyjWDarjtT1zdp7dc")
+    env.setenv("STRIPE_API_BASE", "http://127.0.0.1:12111")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["STRIPE_API_BASE"]
+
+
+def test_secrets_can_come_from_files(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
+        secret_file = tmp_path / name.lower()
+        secret_file.write_text(GOOD[name] + "\n")
+        env.delenv(name)
+        env.setenv(f"{name}_FILE", str(secret_file))
+    settings = load_settings()
+    assert settings.stripe_secret_key == GOOD["STRIPE_SECRET_KEY"]
+    assert settings.database_url == GOOD["DATABASE_URL"]
+
+
+def test_a_secret_file_that_cannot_be_read_is_named(env: pytest.MonkeyPatch) -> None:
+    env.delenv("DATABASE_URL")
+    env.setenv("DATABASE_URL_FILE", "/nonexistent/secret")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["DATABASE_URL_FILE"]
+
+
+def test_a_secret_given_twice_is_refused(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "key").write_text(GOOD["STRIPE_SECRET_KEY"])
+    env.setenv("STRIPE_SECRET_KEY_FILE", str(tmp_path / "key"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["STRIPE_SECRET_KEY"]
+
+
+def test_dot_env_file_in_the_working_folder_is_read(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env.delenv("STRIPE_PRODUCT_PRICE_ID")
+    (tmp_path / ".env").write_text("STRIPE_PRODUCT_PRICE_ID=price_FromDotEnv\n")
+    assert load_settings().stripe_price_id == "price_FromDotEnv"
+    env.delenv("STRIPE_PRODUCT_PRICE_ID", raising=False)
+
+
+def test_server_with_bad_configuration_exits_2_naming_everything(tmp_path: Path) -> None:
+    environment = {k: v for k, v in os.environ.items() if k not in GOOD and k not in OPTIONAL}
+    environment |= {
+        "STRIPE_SECRET_KEY": "sk_nope_SECRETVALUE",
+        "STRIPE_WEBHOOK_SECRET": "whsec_fine",
+        "PORT": "not-a-port",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    for name in [
+        "STRIPE_SECRET_KEY",
+        "STRIPE_PRODUCT_PRICE_ID",
+        "STRIPE_SUCCESS_URL",
+        "STRIPE_CANCEL_URL",
+        "DATABASE_URL",
+        "PORT",
+    ]:
+        assert name in result.stderr
+    assert "SECRETVALUE" not in result.stderr + result.stdout
+    assert "STRIPE_WEBHOOK_SECRET" not in result.stderr

@@ -1,0 +1,122 @@
+"""The real process, `python -m service`: serves, logs JSON lines without PII or secrets,
+and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import tornado.httpclient
+import tornado.testing
+from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
+
+from service import db
+from service.handlers import AppContext
+
+ROOT = Path(__file__).resolve().parent.parent
+PII = [
+    "jenny.rosen@example.com",
+    "Jenny Rosen",
+    "510 Townsend",
+    "Rosen",
+    "grace.hopper@example.com",
+    "Grace Hopper",
+    "+14155550123",
+]
+
+
+def free_port() -> int:
+    sock, port = tornado.testing.bind_unused_port()
+    sock.close()
+    return int(port)
+
+
+async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(200):
+        assert process.poll() is None, "the service exited during start-up"
+        try:
+            if (await client.request("GET", "/health", timeout=2)).code == 200:
+                return
+        except (AssertionError, OSError):
+            pass  # not listening yet
+        await asyncio.sleep(0.1)
+    raise AssertionError("the service never became healthy")
+
+
+async def test_the_service_process_takes_a_payment_and_logs_cleanly(
+    database_url: str,
+    stripe_api: StripeStandIn,
+    tmp_path: Path,
+    ctx: AppContext,
+    test_queries: db.Queries,
+) -> None:
+    port = free_port()
+    log_path = tmp_path / "service.log"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")} | {
+        "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_PRODUCT_PRICE_ID": stripe_api.state.price_id,
+        "STRIPE_SUCCESS_URL": "https://app.example/paid",
+        "STRIPE_CANCEL_URL": "https://app.example/cancelled",
+        "STRIPE_API_BASE": stripe_api.url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "PYTHONPATH": str(ROOT),
+    }
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    client = ServiceClient(http, f"http://127.0.0.1:{port}")
+    try:
+        await wait_healthy(client, process)
+        project = new_id()
+        checkout = await client.checkout(project, headers={"X-Request-ID": "frontend-req-42"})
+        assert checkout.code == 200, checkout.body
+        event = stripe_api.state.complete_session(checkout.json()["session_id"])
+        assert "jenny.rosen@example.com" in json.dumps(event)  # the event does carry PII
+        assert (await client.webhook(event)).code == 200
+        status = await client.status(project)
+        assert status.json()["status"] == "paid"
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 20) == 0
+    finally:
+        http.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    lines = log_path.read_text().splitlines()
+    entries: list[dict[str, Any]] = [json.loads(line) for line in lines]  # every line is JSON
+    requests = [e for e in entries if e.get("event") == "request"]
+    assert any(
+        e["request_id"] == "frontend-req-42" and e["path"] == "/api/checkout" and e["status"] == 200
+        for e in requests
+    )
+    assert all(e["request_id"] not in (None, "-") for e in requests)
+    changes = [
+        (e["from_status"], e["to_status"])
+        for e in entries
+        if e.get("event") == "status_change" and e.get("project_id") == project
+    ]
+    assert changes == [(None, "pending"), ("pending", "paid")]
+    text = log_path.read_text()
+    for forbidden in [*PII, SECRET_KEY, WEBHOOK_SECRET]:
+        assert forbidden not in text, forbidden
+
+    async with ctx.pool.acquire() as conn:
+        stored = await test_queries.dump_everything(conn)
+    for forbidden in [*PII, SECRET_KEY, WEBHOOK_SECRET]:
+        assert forbidden not in stored, forbidden
