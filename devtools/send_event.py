@@ -1,0 +1,77 @@
+"""Sign and post one Stripe event to the service, the way Stripe delivers webhooks.
+
+    python -m devtools.send_event checkout.session.completed.paid --project proj_demo_1
+
+The payload is Stripe's own example (sandbox/data/events/NAME.json) re-targeted at the
+project, with a fresh event id; it is signed with STRIPE_WEBHOOK_SECRET (the sandbox's
+default secret when unset), exactly as Stripe signs (`t=…,v1=HMAC-SHA256`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import stripe
+
+from devtools.run import SANDBOX_WEBHOOK_SECRET
+from sandbox.state import DATA
+
+EVENTS = sorted(p.stem for p in (DATA / "events").glob("*.json"))
+
+
+def build_event(name: str, project_id: str, session_id: str | None) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
+    event["id"] = f"evt_{uuid.uuid4().hex}"
+    event["created"] = int(time.time())
+    obj = event["data"]["object"]
+    if event["type"].startswith("checkout.session."):
+        obj["client_reference_id"] = project_id
+        obj["metadata"] = {"project_id": project_id}
+        if session_id:
+            obj["id"] = session_id
+    elif obj.get("metadata"):
+        obj["metadata"] = {"project_id": project_id}
+    return event
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.send_event",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("event", choices=EVENTS)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--session", help="checkout session id (for checkout.session.* events)")
+    parser.add_argument(
+        "--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '5003')}/webhooks/stripe"
+    )
+    args = parser.parse_args()
+    secret = os.environ.get("STRIPE_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET).split(",")[0]
+    payload = json.dumps(build_event(args.event, args.project, args.session))
+    header = stripe.WebhookSignature.generate_signature_header(payload, secret)
+    request = urllib.request.Request(  # noqa: S310 - a URL the developer chose
+        args.url,
+        data=payload.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Stripe-Signature": header},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            print(response.status, response.read().decode())
+            return 0
+    except urllib.error.HTTPError as error:
+        print(error.code, error.read().decode(), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
