@@ -140,8 +140,9 @@ def _banner(port: str, sandbox: bool) -> None:
     ]
     if sandbox:
         lines += [
-            f"  Try it in a browser:     http://127.0.0.1:{SANDBOX_PORT}/demo",
-            f"  Sandbox dashboard:       http://127.0.0.1:{SANDBOX_PORT}/dashboard",
+            f"  Stripe sandbox API:      http://127.0.0.1:{SANDBOX_PORT}/v1/",
+            "  Pay a session:           python -m devtools.send_event "
+            "checkout.session.completed.paid --project ID --session cs_…",
             "  This is the local Stripe SANDBOX: no real money moves, nothing leaves",
             "  this machine.",
         ]
