@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 
 import tornado.httpserver
 import tornado.web
@@ -56,8 +57,12 @@ def make_server(app: tornado.web.Application) -> tornado.httpserver.HTTPServer:
     )
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight requests, close."""
+async def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight requests, close.
+
+    `sockets` are listening sockets bound by a parent process (multi-process mode); without
+    them the server binds HOST:PORT itself.
+    """
     queries = db.load_queries()
     pool = await db.create_pool(settings)
     client, http = make_stripe_client(settings)
@@ -69,7 +74,10 @@ async def serve(settings: Settings) -> None:
         in_flight=InFlight(),
     )
     server = make_server(make_app(ctx))
-    server.listen(settings.port, address=settings.host)
+    if sockets is None:
+        server.listen(settings.port, address=settings.host)
+    else:
+        server.add_sockets(sockets)
     log.info(
         "serving",
         extra={

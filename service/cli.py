@@ -14,6 +14,7 @@ from service.errors import DatabaseUnavailable, StripeFailed
 from service.logs import configure_logging
 from service.reconcile import parse_window, reconcile
 from service.stripe_gateway import StripeGateway, make_stripe_client
+from service.workers import run_workers
 
 EXIT_CONFIG = 2
 
@@ -21,7 +22,15 @@ EXIT_CONFIG = 2
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve HTTP on HOST:PORT (the default command)")
+    serve_command = commands.add_parser(
+        "serve", help="serve HTTP on HOST:PORT (the default command)"
+    )
+    serve_command.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes sharing the port (default: WEB_CONCURRENCY, else 1)",
+    )
     commands.add_parser("migrate", help="apply pending database migrations")
     recover = commands.add_parser(
         "reconcile", help="apply recent Stripe events whose webhooks never arrived"
@@ -47,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_migrate(settings))
     if args.command == "reconcile":
         return asyncio.run(_reconcile(settings, window, dry_run=args.dry_run))
+    workers = getattr(args, "workers", None) or settings.web_concurrency
+    if workers > 1:
+        return run_workers(settings, workers)
     asyncio.run(serve(settings))
     return 0
 

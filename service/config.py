@@ -55,6 +55,7 @@ class Settings:
     db_connect_timeout_seconds: float = 5.0
     db_statement_cache_size: int = 100
     log_level: str = "INFO"
+    web_concurrency: int = 1
 
     @property
     def stripe_livemode(self) -> bool:
@@ -95,6 +96,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
     connect_timeout = env.float("DB_CONNECT_TIMEOUT_SECONDS", 5.0, validate=Range(min=0.1, max=60))
     # 0 turns asyncpg's prepared-statement cache off, as PgBouncer in transaction mode requires.
     statement_cache = env.int("DB_STATEMENT_CACHE_SIZE", 100, validate=Range(min=0, max=10000))
+    web_concurrency = env.int("WEB_CONCURRENCY", 1, validate=Range(min=1, max=64))
     log_level = env.str(
         "LOG_LEVEL",
         "INFO",
@@ -136,6 +138,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
         db_connect_timeout_seconds=connect_timeout,
         db_statement_cache_size=statement_cache,
         log_level=log_level.upper(),
+        web_concurrency=web_concurrency,
     )
 
 

@@ -1,0 +1,89 @@
+"""Multi-process mode: one listening socket, N worker processes, one supervisor.
+
+Each worker is a full single-threaded service (its own event loop, pool and Stripe client)
+accepting from the shared socket, so all cores serve. The supervisor forwards SIGTERM and
+SIGINT to every worker and restarts a worker that dies on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+
+import tornado.netutil
+
+from service.app import serve
+from service.config import Settings
+
+log = logging.getLogger("service.workers")
+
+# A worker that keeps dying right after start-up is not restarted forever.
+MAX_RESTARTS_PER_MINUTE = 10
+
+
+def _start_worker(settings: Settings, sockets: list[socket.socket]) -> int:
+    pid = os.fork()
+    if pid == 0:  # the worker: never returns into the supervisor's code
+        code = 0
+        try:
+            asyncio.run(serve(settings, sockets))
+        except BaseException:
+            log.exception("worker failed")
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+    return pid
+
+
+def run_workers(settings: Settings, count: int) -> int:
+    """Serve with `count` worker processes until SIGTERM/SIGINT; returns the exit status."""
+    sockets = tornado.netutil.bind_sockets(settings.port, address=settings.host)
+    stopping = False
+    workers: dict[int, int] = {}
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(count):
+        workers[_start_worker(settings, sockets)] = index
+    log.info("workers started", extra={"fields": {"event": "workers", "count": count}})
+    restarts: list[float] = []
+    status = 0
+    while workers:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid not in workers:
+            continue
+        index = workers.pop(pid)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            status = status or (0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else 1)
+            continue
+        restarts = [t for t in restarts if t > time.monotonic() - 60] + [time.monotonic()]
+        log.error(
+            "worker exited; restarting", extra={"fields": {"event": "worker_exit", "code": code}}
+        )
+        if len(restarts) > MAX_RESTARTS_PER_MINUTE:
+            stop(signal.SIGTERM, None)
+            status = 1
+            continue
+        workers[_start_worker(settings, sockets)] = index
+    for sock in sockets:
+        sock.close()
+    return status
