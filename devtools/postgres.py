@@ -57,3 +57,16 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def stop_embedded(server: Any) -> None:
+    """Stop the server now (fast shutdown: sessions are cut, as in an outage)."""
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+
+
+def start_embedded_again(server: Any) -> None:
+    """Start a server stopped by stop_embedded, on the same data and socket."""
+    with server._lock:
+        server.ensure_postgres_running()

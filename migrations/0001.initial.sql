@@ -14,6 +14,8 @@ CREATE TABLE projects (
     payment_intent_id   text,
     amount_total        bigint CHECK (amount_total >= 0),
     currency            text CHECK (currency ~ '^[a-z]{3}$'),
+    -- When the status endpoint last asked Stripe about the pending session (rate limit).
+    stripe_checked_at   timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
@@ -59,7 +61,10 @@ CREATE TABLE payment_audit (
     project_id     text NOT NULL REFERENCES projects (project_id),
     from_status    text,
     to_status      text NOT NULL,
-    cause          text NOT NULL CHECK (cause IN ('stripe_event', 'api_checkout')),
+    -- stripe_event: a webhook or reconcile; api_checkout: POST /api/checkout;
+    -- api_confirmation: the status endpoint read the session from Stripe before its webhook.
+    cause          text NOT NULL CHECK (cause IN ('stripe_event', 'api_checkout',
+                                                  'api_confirmation')),
     cause_event_id text REFERENCES stripe_events (event_id),
     request_id     text,
     changed_at     timestamptz NOT NULL DEFAULT clock_timestamp(),

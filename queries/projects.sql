@@ -61,3 +61,15 @@ UPDATE projects
        currency = COALESCE(:currency, currency),
        updated_at = now()
  WHERE project_id = :project_id;
+
+-- name: claim-stripe-check(project_id, checked_before)$
+-- Lets one request (on any replica) ask Stripe about a pending project's session, at most
+-- once per interval: a success page polling the status cannot hammer Stripe. Returns the
+-- session to look up, or nothing when there is none or another request asked recently.
+UPDATE projects
+   SET stripe_checked_at = now()
+ WHERE project_id = :project_id
+   AND status = 'pending'
+   AND checkout_session_id IS NOT NULL
+   AND (stripe_checked_at IS NULL OR stripe_checked_at < :checked_before)
+RETURNING checkout_session_id;

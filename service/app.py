@@ -23,6 +23,7 @@ from service.handlers import (
     StripeWebhookHandler,
     log_request,
 )
+from service.metrics import Metrics, multiprocess_dir, serve_metrics
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
 log = logging.getLogger("service.app")
@@ -66,13 +67,17 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     queries = db.load_queries()
     pool = await db.create_pool(settings)
     client, http = make_stripe_client(settings)
+    metrics = Metrics()
     ctx = AppContext(
         settings=settings,
         pool=pool,
         queries=queries,
-        gateway=StripeGateway(client),
+        gateway=StripeGateway(client, metrics),
+        metrics=metrics,
         in_flight=InFlight(),
     )
+    if settings.metrics_port and not multiprocess_dir():
+        serve_metrics(settings.metrics_port, settings.host, metrics.registry)
     server = make_server(make_app(ctx))
     if sockets is None:
         server.listen(settings.port, address=settings.host)

@@ -12,6 +12,7 @@ from service.app import serve
 from service.config import ConfigError, Settings, load_settings
 from service.errors import DatabaseUnavailable, StripeFailed
 from service.logs import configure_logging
+from service.metrics import Metrics, multiprocess_dir
 from service.reconcile import parse_window, reconcile
 from service.stripe_gateway import StripeGateway, make_stripe_client
 from service.workers import run_workers
@@ -57,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "reconcile":
         return asyncio.run(_reconcile(settings, window, dry_run=args.dry_run))
     workers = getattr(args, "workers", None) or settings.web_concurrency
+    if workers > 1 and settings.metrics_port and not multiprocess_dir():
+        print(
+            "payment-service: invalid configuration:\n  METRICS_PORT: with several workers "
+            "it needs PROMETHEUS_MULTIPROC_DIR (an empty folder the workers share)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
     if workers > 1:
         return run_workers(settings, workers)
     asyncio.run(serve(settings))
@@ -74,7 +82,7 @@ async def _reconcile(settings: Settings, window: timedelta, *, dry_run: bool) ->
     client, http = make_stripe_client(settings)
     try:
         summary = await reconcile(
-            pool, db.load_queries(), StripeGateway(client), window, dry_run=dry_run
+            pool, db.load_queries(), StripeGateway(client, Metrics()), window, dry_run=dry_run
         )
     except (StripeFailed, DatabaseUnavailable) as error:
         print(f"payment-service: reconcile stopped: {error.message}", file=sys.stderr)

@@ -56,6 +56,8 @@ class Settings:
     db_statement_cache_size: int = 100
     log_level: str = "INFO"
     web_concurrency: int = 1
+    stripe_confirm_interval_seconds: float = 5.0
+    metrics_port: int | None = None
 
     @property
     def stripe_livemode(self) -> bool:
@@ -96,6 +98,10 @@ def load_settings(env_file: Path | None = None) -> Settings:
     connect_timeout = env.float("DB_CONNECT_TIMEOUT_SECONDS", 5.0, validate=Range(min=0.1, max=60))
     # 0 turns asyncpg's prepared-statement cache off, as PgBouncer in transaction mode requires.
     statement_cache = env.int("DB_STATEMENT_CACHE_SIZE", 100, validate=Range(min=0, max=10000))
+    metrics_port = env.int("METRICS_PORT", None, validate=Range(min=1, max=65535))
+    confirm_interval = env.float(
+        "STRIPE_CONFIRM_INTERVAL_SECONDS", 5.0, validate=Range(min=0, max=3600)
+    )
     web_concurrency = env.int("WEB_CONCURRENCY", 1, validate=Range(min=1, max=64))
     log_level = env.str(
         "LOG_LEVEL",
@@ -111,6 +117,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         for name, messages in messages_by_name.items():
             problems[str(name)] = "; ".join(str(m) for m in _flatten(messages))
 
+    if not problems and metrics_port is not None and metrics_port == port:
+        problems["METRICS_PORT"] = "must differ from PORT"
     if not problems and pool_min > pool_max:
         problems["DB_POOL_MIN_SIZE"] = "must not exceed DB_POOL_MAX_SIZE"
     if not problems and "_live_" in secret_key and api_base.rstrip("/") != STRIPE_API_BASE_DEFAULT:
@@ -139,6 +147,8 @@ def load_settings(env_file: Path | None = None) -> Settings:
         db_statement_cache_size=statement_cache,
         log_level=log_level.upper(),
         web_concurrency=web_concurrency,
+        stripe_confirm_interval_seconds=confirm_interval,
+        metrics_port=metrics_port,
     )
 
 

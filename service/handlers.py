@@ -32,6 +32,7 @@ from service.errors import (
     StripeFailed,
 )
 from service.logs import request_id_from, request_id_var
+from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway
 
 log = logging.getLogger("service.http")
@@ -70,6 +71,7 @@ class AppContext:
     pool: asyncpg.Pool
     queries: Queries
     gateway: StripeGateway
+    metrics: Metrics
     in_flight: InFlight = field(default_factory=InFlight)
 
 
@@ -104,6 +106,7 @@ class BaseHandler(tornado.web.RequestHandler):
     # Stripe retries a webhook on any 5xx, and the contract names 500 for a database outage.
     database_down_status: ClassVar[int] = 503
     cors: ClassVar[bool] = False
+    route: ClassVar[str] = "other"  # the metrics label: a fixed name, never the raw path
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -213,18 +216,24 @@ class BodyHandler(BaseHandler):
 class CheckoutHandler(BodyHandler):
     max_body_bytes = CHECKOUT_MAX_BODY
     cors = True
+    route = "checkout"
 
     async def post(self) -> None:
         data = _json_object(self.body())
         if "project_id" not in data:
             raise InvalidRequest("project_id is required")
-        result = await payments.start_checkout(
-            self.ctx.pool,
-            self.ctx.queries,
-            self.ctx.gateway,
-            self.ctx.settings,
-            payments.validate_project_id(data["project_id"]),
-        )
+        try:
+            result = await payments.start_checkout(
+                self.ctx.pool,
+                self.ctx.queries,
+                self.ctx.gateway,
+                self.ctx.settings,
+                payments.validate_project_id(data["project_id"]),
+            )
+        except (StripeFailed, DatabaseUnavailable, CheckoutBusy):
+            self.ctx.metrics.checkout_sessions.labels("failed").inc()
+            raise
+        self.ctx.metrics.checkout_sessions.labels("created" if result.created else "reused").inc()
         self.render_json(
             {
                 "checkout_url": result.checkout_url,
@@ -237,28 +246,37 @@ class CheckoutHandler(BodyHandler):
 class StripeWebhookHandler(BodyHandler):
     max_body_bytes = WEBHOOK_MAX_BODY
     database_down_status = 500
+    route = "webhook"
 
     def prepare(self) -> None:
         self.received_at = datetime.now(UTC)
         super().prepare()
 
     async def post(self) -> None:
-        result = await payments.receive_webhook(
-            self.ctx.pool,
-            self.ctx.queries,
-            self.ctx.settings,
-            self.body(),
-            self.request.headers.get("Stripe-Signature"),
-            self.received_at,
-        )
+        try:
+            result = await payments.receive_webhook(
+                self.ctx.pool,
+                self.ctx.queries,
+                self.ctx.settings,
+                self.body(),
+                self.request.headers.get("Stripe-Signature"),
+                self.received_at,
+            )
+        except (InvalidWebhook, PayloadTooLarge):
+            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            raise
+        self.ctx.metrics.webhook_events.labels(result.event_type, result.outcome).inc()
         self.render_json(dict(payments.event_summary(result)))
 
 
 class PaymentStatusHandler(BaseHandler):
     cors = True
+    route = "payment_status"
 
     async def get(self, project_id: str) -> None:
-        payment = await payments.payment_status(self.ctx.pool, self.ctx.queries, project_id)
+        payment = await payments.payment_status(
+            self.ctx.pool, self.ctx.queries, self.ctx.gateway, self.ctx.settings, project_id
+        )
         self.render_json(
             {
                 "project_id": payment.project_id,
@@ -270,6 +288,7 @@ class PaymentStatusHandler(BaseHandler):
 
 class HealthHandler(BaseHandler):
     database_down_status = 500
+    route = "health"
 
     async def get(self) -> None:
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
@@ -287,6 +306,8 @@ class HealthHandler(BaseHandler):
 
 
 class NotFoundHandler(BaseHandler):
+    route = "not_found"
+
     def prepare(self) -> None:
         super().prepare()
         raise tornado.web.HTTPError(404, "not found")
@@ -305,6 +326,12 @@ def _json_object(body: bytes) -> dict[str, Any]:
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """One JSON line per request (Tornado's log_function)."""
     status = handler.get_status()
+    duration = handler.request.request_time()
+    if isinstance(handler, BaseHandler):
+        metrics = handler.ctx.metrics
+        metrics.requests.labels(handler.route, handler.request.method, str(status)).inc()
+        metrics.request_seconds.labels(handler.route).observe(duration)
+        metrics.observe_pool(handler.ctx.pool)
     level = logging.INFO if status < 500 else logging.ERROR
     log.log(
         level,
@@ -315,7 +342,7 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
                 "method": handler.request.method,
                 "path": handler.request.path,
                 "status": status,
-                "duration_ms": round(1000.0 * handler.request.request_time(), 2),
+                "duration_ms": round(1000.0 * duration, 2),
                 "request_id": getattr(handler, "request_id", None) or request_id_var.get(),
             }
         },

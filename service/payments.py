@@ -55,6 +55,7 @@ class CheckoutResult:
     checkout_url: str
     session_id: str
     expires_at: int
+    created: bool = False  # made in Stripe by this call, rather than an open one reused
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class StatusChange:
 @dataclass(frozen=True)
 class EventResult:
     event_id: str
+    event_type: str
     duplicate: bool
     outcome: str
     change: StatusChange | None = None
@@ -145,13 +147,66 @@ async def check_database(pool: asyncpg.Pool, queries: Queries, within_seconds: f
 # --- status -----------------------------------------------------------------------------
 
 
-async def payment_status(pool: asyncpg.Pool, queries: Queries, project_id: str) -> ProjectPayment:
+async def payment_status(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    project_id: str,
+) -> ProjectPayment:
+    """The project's status. A pending project's session is also read from Stripe (at most
+    once per STRIPE_CONFIRM_INTERVAL_SECONDS, across replicas), because the buyer may land
+    on the success page before the webhook does; what Stripe says is applied through the
+    same status table, and the webhook arriving later is a no-op."""
     validate_project_id(project_id)
     async with _transaction(pool) as conn:
         row = await queries.get_project_payment(conn, project_id=project_id)
     if row is None:
         raise ProjectNotFound("no checkout was ever started for this project")
+    confirm = row["status"] == PENDING and settings.stripe_confirm_interval_seconds > 0
+    if confirm and await _confirm_with_stripe(pool, queries, gateway, settings, project_id):
+        async with _transaction(pool) as conn:
+            row = await queries.get_project_payment(conn, project_id=project_id)
     return ProjectPayment(row["project_id"], row["status"], row["updated_at"])
+
+
+async def _confirm_with_stripe(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    project_id: str,
+) -> bool:
+    """True when Stripe's view of the session changed the project's status."""
+    checked_before = datetime.now(UTC) - timedelta(seconds=settings.stripe_confirm_interval_seconds)
+    async with _transaction(pool) as conn:
+        session_id = await queries.claim_stripe_check(
+            conn, project_id=project_id, checked_before=checked_before
+        )
+    if session_id is None:
+        return False
+    try:
+        session = await asyncio.wait_for(
+            gateway.retrieve_checkout_session(session_id), settings.stripe_timeout_seconds
+        )
+    except (StripeFailed, TimeoutError):
+        # The webhook will still come; the page simply sees "pending" a little longer.
+        log.warning(
+            "could not confirm a session with Stripe", extra={"fields": {"project_id": project_id}}
+        )
+        return False
+    event_type = {
+        "complete": "checkout.session.completed",
+        "expired": "checkout.session.expired",
+    }.get(str(session.get("status")))
+    if event_type is None:
+        return False
+    event = StripeEvent("", event_type, datetime.now(UTC), session.get("livemode") is True, session)
+    async with _transaction(pool) as conn:
+        change = await _transition(conn, queries, event, project_id, cause="api_confirmation")
+    if change is not None:
+        _log_change(change, "api_confirmation")
+    return change is not None
 
 
 # --- checkout ---------------------------------------------------------------------------
@@ -275,7 +330,7 @@ async def _create_in_stripe(
         # Cancelled (client gone, shutdown): Stripe may have acted, so keep the key for a retry.
         await asyncio.shield(_end_attempt(pool, queries, project_id, attempt, keep=True))
         raise
-    return CheckoutResult(session.url, session.session_id, session.expires_at)
+    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
 
 
 async def _end_attempt(
@@ -407,7 +462,9 @@ async def apply_event(
             received_at=received_at,
         )
         if recorded is None:
-            return EventResult(event.event_id, duplicate=True, outcome="duplicate")
+            return EventResult(
+                event.event_id, event.event_type, duplicate=True, outcome="duplicate"
+            )
         project_id, payment_intent = project_reference(event)
         if event.event_type not in HANDLED_TYPES:
             outcome = "ignored"
@@ -426,12 +483,21 @@ async def apply_event(
         )
     if change is not None:
         _log_change(change, f"stripe_event:{event.event_id}")
-    return EventResult(event.event_id, duplicate=False, outcome=outcome, change=change)
+    return EventResult(
+        event.event_id, event.event_type, duplicate=False, outcome=outcome, change=change
+    )
 
 
 async def _transition(
-    conn: asyncpg.Connection, queries: Queries, event: StripeEvent, project_id: str
+    conn: asyncpg.Connection,
+    queries: Queries,
+    event: StripeEvent,
+    project_id: str,
+    cause: str = "stripe_event",
 ) -> StatusChange | None:
+    """Move the project along the table's edge for this event, if there is one, and audit it.
+    `cause` is stripe_event for a delivered (or reconciled) event; api_confirmation for a
+    session read from Stripe by the status endpoint, which has no event id."""
     payment_intent, amount, currency = payment_details(event)
     while True:
         project = await queries.lock_project(conn, project_id=project_id)
@@ -470,8 +536,8 @@ async def _transition(
         project_id=project_id,
         from_status=current,
         to_status=target,
-        cause="stripe_event",
-        cause_event_id=event.event_id,
+        cause=cause,
+        cause_event_id=event.event_id if cause == "stripe_event" else None,
         request_id=request_id_var.get(),
     )
     return StatusChange(project_id, current, target)

@@ -15,6 +15,7 @@ import stripe
 
 from service.config import Settings
 from service.errors import StripeFailed
+from service.metrics import Metrics
 
 
 @dataclass(frozen=True)
@@ -25,18 +26,20 @@ class CheckoutSession:
 
 
 class StripeGateway:
-    def __init__(self, client: stripe.StripeClient) -> None:
+    def __init__(self, client: stripe.StripeClient, metrics: Metrics) -> None:
         self._client = client
+        self._metrics = metrics
 
     async def create_checkout_session(
         self, params: Mapping[str, Any], idempotency_key: str
     ) -> CheckoutSession:
         """POST /v1/checkout/sessions — https://docs.stripe.com/api/checkout/sessions/create"""
         try:
-            session = await self._client.v1.checkout.sessions.create_async(
-                params=dict(params),  # type: ignore[arg-type]
-                options={"idempotency_key": idempotency_key},
-            )
+            with self._metrics.stripe_call("create_checkout_session"):
+                session = await self._client.v1.checkout.sessions.create_async(
+                    params=dict(params),  # type: ignore[arg-type]
+                    options={"idempotency_key": idempotency_key},
+                )
         except stripe.StripeError as error:
             raise _failure("creating the checkout session", error) from None
         if not session.id or not session.url or not session.expires_at:
@@ -46,7 +49,8 @@ class StripeGateway:
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
         """GET /v1/checkout/sessions/{id} — https://docs.stripe.com/api/checkout/sessions/retrieve"""
         try:
-            session = await self._client.v1.checkout.sessions.retrieve_async(session_id)
+            with self._metrics.stripe_call("retrieve_checkout_session"):
+                session = await self._client.v1.checkout.sessions.retrieve_async(session_id)
         except stripe.StripeError as error:
             raise _failure("reading the checkout session", error) from None
         return session.to_dict()
@@ -54,7 +58,8 @@ class StripeGateway:
     async def list_events(self, params: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """GET /v1/events, every page — https://docs.stripe.com/api/events/list"""
         try:
-            page = await self._client.v1.events.list_async(params=dict(params))  # type: ignore[arg-type]
+            with self._metrics.stripe_call("list_events"):
+                page = await self._client.v1.events.list_async(params=dict(params))  # type: ignore[arg-type]
             async for event in page.auto_paging_iter():
                 yield event.to_dict()
         except stripe.StripeError as error:

@@ -19,6 +19,7 @@ import tornado.netutil
 
 from service.app import serve
 from service.config import Settings
+from service.metrics import serve_metrics, worker_exited
 
 log = logging.getLogger("service.workers")
 
@@ -58,6 +59,8 @@ def run_workers(settings: Settings, count: int) -> int:
     signal.signal(signal.SIGINT, stop)
     for index in range(count):
         workers[_start_worker(settings, sockets)] = index
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port, settings.host, None)
     log.info("workers started", extra={"fields": {"event": "workers", "count": count}})
     restarts: list[float] = []
     status = 0
@@ -71,6 +74,7 @@ def run_workers(settings: Settings, count: int) -> int:
         if pid not in workers:
             continue
         index = workers.pop(pid)
+        worker_exited(pid)
         code = os.waitstatus_to_exitcode(wait_status)
         if stopping:
             status = status or (0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else 1)

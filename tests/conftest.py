@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import tempfile
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosql
+import asyncpg
 import pytest
 import stripe
 import tornado.httpclient
@@ -35,6 +37,8 @@ from service import db
 from service.app import make_app
 from service.config import Settings
 from service.handlers import AppContext
+from service.logs import JsonFormatter
+from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
 DATA = Path(__file__).parent / "data"
@@ -71,6 +75,54 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def queries() -> db.Queries:
     return db.load_queries()
+
+
+# --- no PII, no secrets: checked over everything the whole run logged and stored ---------
+
+PII = [
+    "jenny.rosen@example.com",
+    "Jenny Rosen",
+    "510 Townsend",
+    "grace.hopper@example.com",
+    "Grace Hopper",
+    "+14155550123",
+]
+SECRETS = [SECRET_KEY, WEBHOOK_SECRET, "hunter2"]  # hunter2: the password of a test's DB URL
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_pii_or_secrets_anywhere(database_url: str) -> Iterator[None]:
+    """Collects every log line of the run (in-process apps and `python -m service`
+    processes alike, as JSON lines) and, once the suite is done, fails if any of them or any
+    stored row holds customer PII or a secret."""
+    logs = Path(tempfile.mkdtemp(prefix="payment-service-test-logs-"))
+    os.environ["SERVICE_TEST_LOGS"] = str(logs)
+    handler = logging.FileHandler(logs / "in-process.log")
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+    root.setLevel(level)
+    handler.close()
+    text = "\n".join(path.read_text(errors="replace") for path in sorted(logs.glob("*.log")))
+    assert "payment status changed" in text, "the leak check saw no service logs at all"
+    stored = asyncio.run(_dump_database(database_url))
+    for where, content in (("logs", text), ("database", stored)):
+        for forbidden in PII + SECRETS:
+            assert forbidden not in content, f"{forbidden!r} found in the {where}"
+
+
+async def _dump_database(url: str) -> str:
+    conn = await asyncpg.connect(url)
+    try:
+        queries = aiosql.from_path(Path(__file__).parent / "queries", "asyncpg")
+        dump: str = await queries.dump_everything(conn)
+        return dump
+    finally:
+        await conn.close()
 
 
 # --- the Stripe stand-in ----------------------------------------------------------------
@@ -128,8 +180,13 @@ def make_ctx(
             client, http = make_stripe_client(settings)
             closers.append(pool.close)
             closers.append(http.close_async)
+            metrics = Metrics()
             return AppContext(
-                settings=settings, pool=pool, queries=queries, gateway=StripeGateway(client)
+                settings=settings,
+                pool=pool,
+                queries=queries,
+                gateway=StripeGateway(client, metrics),
+                metrics=metrics,
             )
 
         ctx: AppContext = io_loop.run_sync(create)
@@ -284,3 +341,21 @@ def with_settings(settings: Settings, **changes: Any) -> Settings:
 def test_queries() -> db.Queries:
     """Test-only statements (tests/queries), for states the API cannot reach quickly."""
     return aiosql.from_path(Path(__file__).parent / "queries", "asyncpg")
+
+
+@dataclass
+class OwnedPostgres:
+    """A cluster only this test uses, so it can be stopped and started at will."""
+
+    url: str
+    server: Any
+
+
+@pytest.fixture
+def owned_postgres() -> Iterator[OwnedPostgres]:
+    pgdata = Path(tempfile.mkdtemp(prefix="payment-service-owned-pg-")) / "data"
+    admin_url, server = start_embedded(pgdata, delete_on_exit=True)
+    url = asyncio.run(create_database(admin_url, "payments"))
+    asyncio.run(db.migrate(url, db.load_queries()))
+    yield OwnedPostgres(url, server)
+    server.cleanup()

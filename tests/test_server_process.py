@@ -56,7 +56,7 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
     ctx: AppContext,
     test_queries: db.Queries,
 ) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     log_path = tmp_path / "service.log"
     environment = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")} | {
         "DATABASE_URL": database_url,
@@ -68,6 +68,7 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
         "STRIPE_API_BASE": stripe_api.url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
         "PYTHONPATH": str(ROOT),
     }
     with log_path.open("wb") as log_file:
@@ -90,6 +91,17 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
         assert (await client.webhook(event)).code == 200
         status = await client.status(project)
         assert status.json()["status"] == "paid"
+        scraped = await http.fetch(f"http://127.0.0.1:{metrics_port}/metrics")
+        metrics = scraped.body.decode()
+        for line in [
+            'payment_http_requests_total{method="POST",route="checkout",status="200"} 1.0',
+            'payment_webhook_events_total{outcome="applied",type="checkout.session.completed"} 1.0',
+            'payment_checkout_sessions_total{result="created"} 1.0',
+            'payment_stripe_request_duration_seconds_count{operation="create_checkout_session"} 1.0',
+        ]:
+            assert line in metrics, line
+        assert "payment_db_pool_connections_in_use" in metrics
+        assert 'payment_http_request_duration_seconds_bucket{le="0.05",route="health"}' in metrics
         process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(process.wait, 20) == 0
     finally:

@@ -1,0 +1,109 @@
+"""Prometheus metrics, served on their own port (METRICS_PORT) away from the public API.
+
+One `Metrics` object per process holds its own registry (no global default registry). In
+multi-process mode prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR) let
+the supervisor serve the sum over its workers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import multiprocess as prometheus_multiprocess
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = self.registry
+        self.requests = Counter(
+            "payment_http_requests_total",
+            "HTTP requests answered, by route and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "payment_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.webhook_events = Counter(
+            "payment_webhook_events_total",
+            "Webhook deliveries by event type and outcome (applied, unchanged, duplicate, "
+            "ignored, unknown_project, rejected).",
+            ["type", "outcome"],
+            registry=registry,
+        )
+        self.checkout_sessions = Counter(
+            "payment_checkout_sessions_total",
+            "Checkouts answered: a session created in Stripe, an open one reused, or failed.",
+            ["result"],
+            registry=registry,
+        )
+        self.stripe_seconds = Histogram(
+            "payment_stripe_request_duration_seconds",
+            "Time of one Stripe API call, the SDK's retries included.",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.stripe_errors = Counter(
+            "payment_stripe_errors_total",
+            "Stripe API calls that failed, by kind.",
+            ["operation", "kind"],
+            registry=registry,
+        )
+        self.pool_in_use = Gauge(
+            "payment_db_pool_connections_in_use",
+            "Database connections checked out of the pool.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.pool_size = Gauge(
+            "payment_db_pool_connections",
+            "Database connections open in the pool.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+
+    @contextmanager
+    def stripe_call(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as error:
+            self.stripe_errors.labels(operation, type(error).__name__).inc()
+            raise
+        finally:
+            self.stripe_seconds.labels(operation).observe(time.perf_counter() - started)
+
+    def observe_pool(self, pool: Any) -> None:
+        size = pool.get_size()
+        self.pool_size.set(size)
+        self.pool_in_use.set(size - pool.get_idle_size())
+
+
+def serve_metrics(port: int, host: str, registry: CollectorRegistry | None) -> None:
+    """Expose /metrics on a background thread. Without a registry, the multiprocess sum."""
+    if registry is None:
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    start_http_server(port, addr=host, registry=registry)
+
+
+def worker_exited(pid: int) -> None:
+    if multiprocess_dir():
+        prometheus_multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

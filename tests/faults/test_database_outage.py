@@ -1,0 +1,65 @@
+"""The database goes away and comes back: the service stays up, says so honestly, loses
+nothing, and recovers without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import tornado.httpclient
+from conftest import OwnedPostgres, StripeStandIn, event_for, new_id
+from processes import ServiceProcess, free_port, service_environment
+
+from devtools.postgres import start_embedded_again, stop_embedded
+
+
+async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
+    owned_postgres: OwnedPostgres, stripe_api: StripeStandIn
+) -> None:
+    env = service_environment(
+        owned_postgres.url, stripe_api, free_port(), DB_CONNECT_TIMEOUT_SECONDS="1"
+    )
+    service = ServiceProcess(env).start()
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    client = service.client(http)
+    try:
+        await service.wait_healthy(http)
+        paid_before = new_id()
+        assert (
+            await client.webhook(event_for("checkout.session.completed.paid", paid_before))
+        ).code == 200
+
+        await asyncio.to_thread(stop_embedded, owned_postgres.server)
+        started = time.monotonic()
+        health = await client.request("GET", "/health")
+        assert health.code == 500
+        assert time.monotonic() - started < 2.5
+        reason = health.body.decode()
+        assert "database unavailable" in reason
+        for leak in ("postgres", "pgserver", "/tmp", "127.0.0.1", "host="):
+            assert leak not in reason, leak
+
+        event = event_for("checkout.session.completed.paid", new_id())
+        project = event["data"]["object"]["client_reference_id"]
+        assert (await client.webhook(event)).code == 500  # Stripe will retry
+        assert (await client.checkout(new_id())).code == 503
+        assert (await client.status(paid_before)).code == 503
+        assert service.process is not None
+        assert service.process.poll() is None
+
+        await asyncio.to_thread(start_embedded_again, owned_postgres.server)
+        for _ in range(100):
+            if (await client.request("GET", "/health")).code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the service did not recover after the database returned")
+        redelivered = await client.webhook(event)  # Stripe's retry of the same event
+        assert redelivered.code == 200
+        assert redelivered.json() == {"received": True}
+        assert (await client.status(project)).json()["status"] == "paid"
+        assert (await client.status(paid_before)).json()["status"] == "paid"
+        assert (await client.checkout(new_id())).code == 200
+    finally:
+        http.close()
+        service.stop()

@@ -1,0 +1,115 @@
+"""Real service processes for tests: `python -m service` started, probed, signalled, killed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tornado.httpclient
+import tornado.testing
+from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def logs_dir() -> Path:
+    """Where service processes write their logs; the session's leak check reads them all."""
+    return Path(os.environ.get("SERVICE_TEST_LOGS", "/tmp/payment-service-test-logs"))
+
+
+def free_port() -> int:
+    sock, port = tornado.testing.bind_unused_port()
+    sock.close()
+    return int(port)
+
+
+def service_environment(
+    database_url: str, stripe_api: StripeStandIn, port: int, **extra: str
+) -> dict[str, str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "DATABASE_", "WEB_CONCURRENCY", "METRICS_"))
+    }
+    return (
+        base
+        | {
+            "DATABASE_URL": database_url,
+            "STRIPE_SECRET_KEY": SECRET_KEY,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "STRIPE_PRODUCT_PRICE_ID": stripe_api.state.price_id,
+            "STRIPE_SUCCESS_URL": "https://app.example/paid",
+            "STRIPE_CANCEL_URL": "https://app.example/cancelled",
+            "STRIPE_API_BASE": stripe_api.url,
+            "STRIPE_TIMEOUT_SECONDS": "2",
+            "STRIPE_MAX_NETWORK_RETRIES": "1",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PYTHONPATH": str(ROOT),
+        }
+        | extra
+    )
+
+
+@dataclass
+class ServiceProcess:
+    """One `python -m service` process; its stdout goes to a log file the leak check reads."""
+
+    environment: dict[str, str]
+    args: list[str] = field(default_factory=list)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.environment["PORT"])
+
+    def start(self) -> ServiceProcess:
+        logs_dir().mkdir(parents=True, exist_ok=True)
+        self.log_path = logs_dir() / f"service-{self.port}-{os.getpid()}-{id(self)}.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service", *self.args],
+                cwd=ROOT,
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def client(self, http: tornado.httpclient.AsyncHTTPClient) -> ServiceClient:
+        return ServiceClient(http, f"http://127.0.0.1:{self.port}")
+
+    async def wait_healthy(
+        self, http: tornado.httpclient.AsyncHTTPClient, seconds: float = 20
+    ) -> None:
+        client = self.client(http)
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            assert self.process is not None
+            assert self.process.poll() is None, "the service exited during start-up"
+            try:
+                if (await client.request("GET", "/health", timeout=2)).code == 200:
+                    return
+            except (AssertionError, OSError):
+                pass
+            await asyncio.sleep(0.1)
+        raise AssertionError("the service never became healthy")
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    async def wait(self, seconds: float) -> int:
+        assert self.process is not None
+        return await asyncio.to_thread(self.process.wait, seconds)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

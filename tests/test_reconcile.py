@@ -1,0 +1,133 @@
+"""`python -m service reconcile`: events whose webhooks never arrived are applied, once,
+oldest first, through the webhook's own code path."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, event_for, new_id
+from flows import deliver, history, status_of
+
+from service.handlers import AppContext
+from service.reconcile import parse_window, reconcile
+
+ROOT = Path(__file__).resolve().parent.parent
+HOURS_72 = parse_window("72h")
+
+
+def missed(
+    stripe_api: StripeStandIn, name: str, project: str | None, *, age: float = 60, **kwargs: Any
+) -> dict[str, Any]:
+    """An event Stripe has (GET /v1/events lists it) but never delivered."""
+    event = event_for(name, project, **kwargs)
+    event["created"] = int(time.time() - age)
+    return stripe_api.state.add_event(event)
+
+
+async def test_reconcile_applies_missed_events_over_several_pages_once(
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
+) -> None:
+    projects = [new_id() for _ in range(130)]
+    for n, project in enumerate(projects):
+        missed(stripe_api, "checkout.session.completed.paid", project, age=3600 - n)
+    delivered = missed(stripe_api, "checkout.session.completed.paid", new_id())
+    await deliver(client, delivered)
+    too_old = missed(stripe_api, "checkout.session.completed.paid", new_id(), age=73 * 3600)
+
+    summary = await reconcile(ctx.pool, ctx.queries, ctx.gateway, HOURS_72, progress=io.StringIO())
+    assert (summary.seen, summary.applied, summary.already_recorded) == (131, 130, 1)
+    assert all([await status_of(client, p) == "paid" for p in projects[:5] + projects[-5:]])
+    old_project = too_old["data"]["object"]["client_reference_id"]
+    assert await status_of(client, old_project) is None
+    event_pages = [r for r in stripe_api.state.requests if r.path == "/v1/events"]
+    assert len(event_pages) == 2
+    assert event_pages[0].params["limit"] == "100"
+
+    again = await reconcile(ctx.pool, ctx.queries, ctx.gateway, HOURS_72, progress=io.StringIO())
+    assert (again.seen, again.applied, again.already_recorded) == (131, 0, 131)
+    assert len(await history(ctx, projects[0])) == 1
+
+
+async def test_reconcile_applies_a_projects_events_oldest_first(
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
+) -> None:
+    project = new_id()
+    pi = new_id("pi")
+    # Stripe lists newest first; applied in that order the refund would find nothing to refund.
+    missed(stripe_api, "checkout.session.completed.paid", project, age=300, payment_intent=pi)
+    missed(stripe_api, "charge.dispute.created", None, age=200, payment_intent=pi)
+    missed(stripe_api, "charge.dispute.closed.lost", None, age=100, payment_intent=pi)
+    await reconcile(ctx.pool, ctx.queries, ctx.gateway, HOURS_72, progress=io.StringIO())
+    assert await status_of(client, project) == "refunded"
+    assert [r["to_status"] for r in await history(ctx, project)] == ["paid", "disputed", "refunded"]
+
+
+async def test_a_dry_run_changes_nothing(
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
+) -> None:
+    project = new_id()
+    event = missed(stripe_api, "checkout.session.completed.paid", project)
+    summary = await reconcile(
+        ctx.pool, ctx.queries, ctx.gateway, HOURS_72, dry_run=True, progress=io.StringIO()
+    )
+    assert event["id"] in summary.would_apply
+    assert await status_of(client, project) is None
+
+
+async def test_the_command_reconciles_and_prints_a_summary(
+    client: ServiceClient, stripe_api: StripeStandIn, database_url: str
+) -> None:
+    project = new_id()
+    missed(stripe_api, "checkout.session.completed.paid", project)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")} | {
+        "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_PRODUCT_PRICE_ID": stripe_api.state.price_id,
+        "STRIPE_SUCCESS_URL": "https://app.example/paid",
+        "STRIPE_CANCEL_URL": "https://app.example/cancelled",
+        "STRIPE_API_BASE": stripe_api.url,
+        "PYTHONPATH": str(ROOT),
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "service", "reconcile", "--since", "2h"],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "applied 1" in result.stdout
+    assert await status_of(client, project) == "paid"
+
+
+@pytest.mark.parametrize("since", ["31d", "745h", "0h", "yesterday", "-5h"])
+def test_a_window_stripe_cannot_serve_is_refused(since: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "reconcile", "--since", since],
+        cwd=ROOT,
+        env=dict(os.environ) | {"PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "--since" in result.stderr
+
+
+def test_windows_up_to_thirty_days_are_accepted() -> None:
+    assert parse_window("30d").days == 30
+    assert parse_window("720h").days == 30
+    assert parse_window("90m").seconds == 5400
