@@ -24,7 +24,7 @@ COPY --from=build /opt/venv /opt/venv
 COPY --chown=root:root queries ./queries
 COPY --chown=root:root migrations ./migrations
 COPY --chown=root:root service ./service
-USER appuser
+USER 10001:10001
 EXPOSE 5003
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import os,sys,urllib.request; sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"5003\")}/health', timeout=2).status == 200 else 1)"]

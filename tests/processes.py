@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tornado.httpclient
 import tornado.testing
-from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
+from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,8 +29,14 @@ def free_port() -> int:
 
 
 def service_environment(
-    database_url: str, stripe_api: StripeStandIn, port: int, **extra: str
+    database_url: str, stripe_api: StripeStandIn | str, port: int, **extra: str
 ) -> dict[str, str]:
+    """The environment of a service process; `stripe_api` is the stand-in or its URL."""
+    stripe_url, price_id = (
+        (stripe_api, PRICE_ID)
+        if isinstance(stripe_api, str)
+        else (stripe_api.url, stripe_api.state.price_id)
+    )
     base = {
         k: v
         for k, v in os.environ.items()
@@ -42,10 +48,10 @@ def service_environment(
             "DATABASE_URL": database_url,
             "STRIPE_SECRET_KEY": SECRET_KEY,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_PRODUCT_PRICE_ID": stripe_api.state.price_id,
+            "STRIPE_PRODUCT_PRICE_ID": price_id,
             "STRIPE_SUCCESS_URL": "https://app.example/paid",
             "STRIPE_CANCEL_URL": "https://app.example/cancelled",
-            "STRIPE_API_BASE": stripe_api.url,
+            "STRIPE_API_BASE": stripe_url,
             "STRIPE_TIMEOUT_SECONDS": "2",
             "STRIPE_MAX_NETWORK_RETRIES": "1",
             "HOST": "127.0.0.1",
