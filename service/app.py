@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import socket
+from dataclasses import replace
 
 import tornado.httpserver
 import tornado.web
@@ -65,7 +66,18 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     them the server binds HOST:PORT itself.
     """
     queries = db.load_queries()
-    pool = await db.create_pool(settings)
+    try:
+        pool = await db.create_pool(settings)
+    except Exception as error:
+        if not db.is_unavailable(error):
+            raise
+        # Serve anyway: /health says the database is missing, and the pool connects as soon
+        # as it is back, without a restart.
+        log.error(  # noqa: TRY400 - a traceback here would only repeat the host it names
+            "database unavailable at start-up; connecting on demand",
+            extra={"fields": {"event": "database_unavailable"}},
+        )
+        pool = await db.create_pool(replace(settings, db_pool_min_size=0))
     client, http = make_stripe_client(settings)
     metrics = Metrics()
     ctx = AppContext(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from datetime import timedelta
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
 
     try:
-        settings = load_settings()
+        settings = load_settings(purpose=args.command or "serve")
     except ConfigError as error:
         print(f"payment-service: {error}", file=sys.stderr)
         return EXIT_CONFIG
@@ -67,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CONFIG
     if workers > 1:
         return run_workers(settings, workers)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except Exception:
+        logging.getLogger("service").exception("start-up failed")
+        return 1
     return 0
 
 

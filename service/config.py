@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from environs import Env, EnvValidationError
@@ -70,21 +71,39 @@ class Settings:
         return attempts * self.stripe_timeout_seconds + 2.0 * self.stripe_max_network_retries
 
 
-def load_settings(env_file: Path | None = None) -> Settings:
-    """Read and validate every variable; raise ConfigError naming all the bad ones at once."""
+# What each command needs: `migrate` only the database, `reconcile` the database and the
+# Stripe API, `serve` everything. A variable a command does not need is not required by it.
+NEEDS = {
+    "serve": frozenset({"database", "stripe_api", "webhooks", "checkout"}),
+    "reconcile": frozenset({"database", "stripe_api"}),
+    "migrate": frozenset({"database"}),
+}
+
+
+def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Settings:
+    """Read and validate every variable `purpose` needs; raise ConfigError naming all the bad
+    ones at once."""
+    needs = NEEDS[purpose]
     env = Env(eager=False)
     dotenv = env_file if env_file is not None else Path.cwd() / ".env"
     if dotenv.is_file():
         env.read_env(str(dotenv), override=False)
 
     problems: dict[str, str] = {}
-    secret_key = _secret("STRIPE_SECRET_KEY", problems, _check_secret_key)
-    webhook_secrets = _secret("STRIPE_WEBHOOK_SECRET", problems, _check_webhook_secrets)
+    secret_key = _secret(
+        "STRIPE_SECRET_KEY", problems, _check_secret_key, required="stripe_api" in needs
+    )
+    webhook_secrets = _secret(
+        "STRIPE_WEBHOOK_SECRET", problems, _check_webhook_secrets, required="webhooks" in needs
+    )
     database_url = _secret("DATABASE_URL", problems, _check_database_url)
 
-    price_id = env.str("STRIPE_PRODUCT_PRICE_ID", validate=_matches(_PRICE_ID, "a price_… id"))
-    success_url = env.str("STRIPE_SUCCESS_URL", validate=_http_url)
-    cancel_url = env.str("STRIPE_CANCEL_URL", validate=_http_url)
+    checkout = "checkout" in needs
+    price_id = env.str(
+        "STRIPE_PRODUCT_PRICE_ID", **_needed(checkout, _matches(_PRICE_ID, "a price_… id"))
+    )
+    success_url = env.str("STRIPE_SUCCESS_URL", **_needed(checkout, _http_url))
+    cancel_url = env.str("STRIPE_CANCEL_URL", **_needed(checkout, _http_url))
     host = env.str("HOST", "0.0.0.0")  # noqa: S104
     port = env.int("PORT", 5003, validate=Range(min=1, max=65535))
     api_base = env.str("STRIPE_API_BASE", STRIPE_API_BASE_DEFAULT, validate=_http_url)
@@ -129,9 +148,9 @@ def load_settings(env_file: Path | None = None) -> Settings:
     return Settings(
         stripe_secret_key=secret_key,
         stripe_webhook_secrets=tuple(s.strip() for s in webhook_secrets.split(",") if s.strip()),
-        stripe_price_id=price_id,
-        stripe_success_url=success_url,
-        stripe_cancel_url=cancel_url,
+        stripe_price_id=price_id or "",
+        stripe_success_url=success_url or "",
+        stripe_cancel_url=cancel_url or "",
         database_url=database_url,
         host=host,
         port=port,
@@ -152,7 +171,18 @@ def load_settings(env_file: Path | None = None) -> Settings:
     )
 
 
-def _secret(name: str, problems: dict[str, str], check: Callable[[str], str | None]) -> str:
+def _needed(needed: bool, validate: Callable[[str], bool]) -> dict[str, Any]:
+    """environs arguments: required and validated when needed, else ignored."""
+    return {"validate": validate} if needed else {"default": None}
+
+
+def _secret(
+    name: str,
+    problems: dict[str, str],
+    check: Callable[[str], str | None],
+    *,
+    required: bool = True,
+) -> str:
     """A secret comes from NAME or from the file named by NAME_FILE (mounted secrets).
 
     Read here rather than through environs so that no parser error can ever echo its value.
@@ -173,7 +203,8 @@ def _secret(name: str, problems: dict[str, str], check: Callable[[str], str | No
         value = (direct or "").strip()
         where = name
     if not value:
-        problems[where] = "missing" if where == name else "the file it names is empty"
+        if required or where != name:
+            problems[where] = "missing" if where == name else "the file it names is empty"
         return ""
     why = check(value)
     if why:

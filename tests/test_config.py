@@ -182,3 +182,16 @@ def test_server_with_bad_configuration_exits_2_naming_everything(tmp_path: Path)
         assert name in result.stderr
     assert "SECRETVALUE" not in result.stderr + result.stdout
     assert "STRIPE_WEBHOOK_SECRET" not in result.stderr
+
+
+def test_migrate_needs_only_the_database(env: pytest.MonkeyPatch) -> None:
+    for name in GOOD:
+        if name != "DATABASE_URL":
+            env.delenv(name)
+    assert load_settings(purpose="migrate").database_url == GOOD["DATABASE_URL"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(purpose="reconcile")
+    assert list(caught.value.problems) == ["STRIPE_SECRET_KEY"]
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert len(caught.value.problems) == len(GOOD) - 1

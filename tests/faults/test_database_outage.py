@@ -63,3 +63,36 @@ async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
     finally:
         http.close()
         service.stop()
+
+
+async def test_a_service_started_during_an_outage_serves_once_the_database_is_back(
+    owned_postgres: OwnedPostgres, stripe_api: StripeStandIn
+) -> None:
+    await asyncio.to_thread(stop_embedded, owned_postgres.server)
+    env = service_environment(
+        owned_postgres.url, stripe_api, free_port(), DB_CONNECT_TIMEOUT_SECONDS="1"
+    )
+    service = ServiceProcess(env).start()
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    client = service.client(http)
+    try:
+        for _ in range(100):  # up, and honest about the database
+            try:
+                health = await client.request("GET", "/health", timeout=3)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the service did not start without its database")
+        assert health.code == 500
+        await asyncio.to_thread(start_embedded_again, owned_postgres.server)
+        for _ in range(100):
+            if (await client.request("GET", "/health")).code == 200:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the service did not connect once the database was back")
+        assert (await client.checkout(new_id())).code == 200
+    finally:
+        http.close()
+        service.stop()
