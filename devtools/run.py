@@ -23,7 +23,8 @@ from typing import Any
 from devtools.postgres import create_database, start_embedded, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / ".data"
+# Where the embedded PostgreSQL keeps its data; tests point it at a throwaway folder.
+DATA = Path(os.environ.get("PAYMENT_DATA_DIR", str(ROOT / ".data")))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "12111"))
 SANDBOX_KEY = "sk_test_sandbox0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox0000000000000000"  # noqa: S105 - a local sandbox value

@@ -1,33 +1,25 @@
 """The stand-in's memory: checkout sessions, the payments behind them, and their events.
 
-Objects are built from Stripe's own example payloads (sandbox/data/events), so they carry
-Stripe's full field set, customer details included: the service must cope with real shapes
-and must prove it never stores or logs the PII they carry.
+The lifecycle actions play the customer's, the bank's and the card network's part; each
+changes what Stripe would change and records the one event Stripe would send for it.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+from sandbox import objects
+from sandbox.checkout_request import CheckoutRequest
 from sandbox.faults import FaultPlan
+from sandbox.idempotency import IdempotencyStore
 from sandbox.ids import new_id
 
-DATA = Path(__file__).parent / "data"
-API_VERSION = "2026-10-28.endive"
+DATA = objects.DATA
 
 
-def _template(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
-    obj: dict[str, Any] = event["data"]["object"]
-    return obj
-
-
-@dataclass
+@dataclass(frozen=True)
 class RecordedRequest:
     method: str
     path: str
@@ -35,208 +27,158 @@ class RecordedRequest:
     idempotency_key: str | None
 
 
-@dataclass
-class _Payment:
-    """What Stripe keeps behind a completed session: intent, charge, maybe a dispute."""
-
-    payment_intent: str
-    charge: str
-    dispute: str | None = None
-    amount_refunded: int = 0
-
-
-@dataclass
 class SandboxState:
-    api_key: str
-    price_id: str = "price_sandbox"
-    unit_amount: int = 250000
-    currency: str = "usd"
-    public_base_url: str = "http://127.0.0.1:12111"
-    faults: FaultPlan = field(default_factory=FaultPlan)
-    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    create_calls: int = 0
-    requests: list[RecordedRequest] = field(default_factory=list)
-    payments: dict[str, _Payment] = field(default_factory=dict)
-    # Idempotency-Key -> (fingerprint of the params, status, body) of the first answer.
-    idempotent_results: dict[str, tuple[str, int, bytes]] = field(default_factory=dict)
-    keys_in_flight: set[str] = field(default_factory=set)
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        price_id: str = "price_sandbox",
+        unit_amount: int = 250000,
+        currency: str = "usd",
+        public_base_url: str = "http://127.0.0.1:12111",
+    ) -> None:
+        self.api_key = api_key
+        self.price_id = price_id
+        self.unit_amount = unit_amount
+        self.currency = currency
+        self.public_base_url = public_base_url
+        self.faults = FaultPlan()
+        self.idempotency = IdempotencyStore()
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.create_calls = 0
+        self.requests: list[RecordedRequest] = []
+        self.payments: dict[str, objects.Payment] = {}
+        # payment_intent_data[metadata] per session: Stripe copies it onto the intent and
+        # charge, and it is how a refund or dispute is traced back to a project.
+        self._intent_metadata: dict[str, dict[str, str]] = {}
 
-    # --- checkout sessions --------------------------------------------------------------
+    # --- the API's side -----------------------------------------------------------------
 
-    def create_session(self, params: dict[str, str]) -> dict[str, Any]:
-        """A new open session from already validated form params."""
+    def create_session(self, request: CheckoutRequest) -> dict[str, Any]:
         self.create_calls += 1
-        quantity = int(params.get("line_items[0][quantity]", "1"))
-        session = copy.deepcopy(_template("checkout.session.completed.paid"))
-        session_id = new_id("cs_test_a1", 56)
-        now = int(time.time())
-        session.update(
-            {
-                "id": session_id,
-                "object": "checkout.session",
-                "mode": params["mode"],
-                "status": "open",
-                "payment_status": "unpaid",
-                "client_reference_id": params.get("client_reference_id"),
-                "metadata": _sub_dict(params, "metadata"),
-                "success_url": params.get("success_url"),
-                "cancel_url": params.get("cancel_url"),
-                "expires_at": int(params.get("expires_at", now + 86400)),
-                "created": now,
-                "amount_subtotal": self.unit_amount * quantity,
-                "amount_total": self.unit_amount * quantity,
-                "currency": self.currency,
-                "livemode": False,
-                "url": f"{self.public_base_url}/c/pay/{session_id}",
-                "payment_intent": None,
-                "customer_details": None,
-                "customer_email": None,
-            }
+        session = objects.new_session(
+            request,
+            unit_amount=self.unit_amount,
+            currency=self.currency,
+            base_url=self.public_base_url,
+            now=self._now(),
         )
-        session["_payment_intent_metadata"] = _sub_dict(params, "payment_intent_data[metadata]")
-        self.sessions[session_id] = session
+        self.sessions[session["id"]] = session
+        self._intent_metadata[session["id"]] = dict(request.payment_intent_metadata)
         return session
-
-    def public(self, session: dict[str, Any]) -> dict[str, Any]:
-        """The session as the API shows it (without the stand-in's own bookkeeping)."""
-        return {k: v for k, v in session.items() if not k.startswith("_")}
 
     # --- lifecycle: each returns the one event it created -------------------------------
 
     def complete_session(self, session_id: str, *, payment_status: str = "paid") -> dict[str, Any]:
-        """The buyer paid (card: `paid`) or started a delayed bank debit (`unpaid`)."""
-        session = self._open_session(session_id)
-        name = "checkout.session.completed." + ("paid" if payment_status == "paid" else "unpaid")
-        details = _template(name)["customer_details"]
-        payment = _Payment(new_id("pi_3"), new_id("ch_3"))
+        """The customer paid by card (`paid`) or started a bank debit that settles later
+        (`unpaid`, followed by async_payment_succeeded or async_payment_failed)."""
+        if payment_status not in ("paid", "unpaid"):
+            raise ValueError(f"payment_status must be 'paid' or 'unpaid', not {payment_status!r}")
+        session = self._session(session_id, status="open")
+        if session["amount_total"] is None:
+            raise ValueError(f"checkout.session {session_id} takes no payment")
+        customer = f"checkout.session.completed.{payment_status}"
+        payment = objects.Payment(
+            payment_intent=new_id("pi_3"),
+            charge=new_id("ch_3"),
+            amount=int(session["amount_total"]),
+            currency=str(session["currency"]),
+            metadata=dict(self._intent_metadata[session_id]),
+            customer_example=customer,
+            created=self._now(),
+        )
         self.payments[session_id] = payment
         session.update(
             {
                 "status": "complete",
                 "payment_status": payment_status,
                 "payment_intent": payment.payment_intent,
-                "customer_details": copy.deepcopy(details),
+                "customer_details": objects.customer_details(customer),
+                "payment_method_types": objects.payment_method_types(customer),
                 "url": None,
             }
         )
-        return self._emit("checkout.session.completed", self.public(session))
+        return self._emit("checkout.session.completed", session)
 
     def async_payment_succeeded(self, session_id: str) -> dict[str, Any]:
-        session = self._session(session_id)
+        session = self._awaiting_bank(session_id)
         session["payment_status"] = "paid"
-        return self._emit("checkout.session.async_payment_succeeded", self.public(session))
+        return self._emit("checkout.session.async_payment_succeeded", session)
 
     def async_payment_failed(self, session_id: str) -> dict[str, Any]:
-        session = self._session(session_id)
-        session["payment_status"] = "unpaid"
-        return self._emit("checkout.session.async_payment_failed", self.public(session))
+        session = self._awaiting_bank(session_id)
+        self.payments[session_id].failed = True
+        return self._emit("checkout.session.async_payment_failed", session)
 
     def expire_session(self, session_id: str) -> dict[str, Any]:
-        session = self._open_session(session_id)
-        session.update({"status": "expired", "url": None, "payment_intent": None})
-        return self._emit("checkout.session.expired", self.public(session))
+        session = self._session(session_id, status="open")
+        session.update(
+            {"status": "expired", "url": None, "payment_intent": None, "customer_details": None}
+        )
+        return self._emit("checkout.session.expired", session)
 
     def refund(self, session_id: str, *, amount: int | None = None) -> dict[str, Any]:
-        """Refund the session's charge, fully unless `amount` is given."""
-        session, payment = self._session(session_id), self._payment(session_id)
-        total = int(session["amount_total"])
-        payment.amount_refunded = min(total, payment.amount_refunded + (amount or total))
-        charge = self._charge(session, payment)
-        return self._emit("charge.refunded", charge)
+        """Refund the session's charge: what is left of it, or `amount` of it."""
+        payment = self._paid(session_id)
+        left = payment.amount - payment.amount_refunded
+        amount = left if amount is None else amount
+        if not 0 < amount <= left:
+            raise ValueError(f"can refund 1..{left} of {session_id}'s charge, not {amount}")
+        payment.refunds.append(objects.refund(payment, amount, self._now()))
+        # Refunds are made through the API, so the event names that request.
+        return self._emit("charge.refunded", objects.charge(payment), by_api_request=True)
 
     def open_dispute(self, session_id: str) -> dict[str, Any]:
-        session, payment = self._session(session_id), self._payment(session_id)
-        payment.dispute = new_id("dp_1")
-        return self._emit(
-            "charge.dispute.created", self._dispute(session, payment, "needs_response")
-        )
+        payment = self._paid(session_id)
+        if payment.dispute is not None:
+            raise ValueError(f"the charge of {session_id} is already disputed")
+        payment.dispute = objects.dispute(payment, self._now())
+        return self._emit("charge.dispute.created", payment.dispute)
 
     def close_dispute(self, session_id: str, *, won: bool) -> dict[str, Any]:
-        session, payment = self._session(session_id), self._payment(session_id)
-        if payment.dispute is None:
-            raise KeyError(f"no dispute on {session_id}")
-        status = "won" if won else "lost"
-        return self._emit("charge.dispute.closed", self._dispute(session, payment, status))
+        payment = self._paid(session_id)
+        if payment.dispute is None or payment.dispute["status"] in ("won", "lost"):
+            raise ValueError(f"the charge of {session_id} has no open dispute")
+        payment.dispute = objects.closed_dispute(payment.dispute, won=won)
+        return self._emit("charge.dispute.closed", payment.dispute)
 
     def add_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Store a hand-built event so that GET /v1/events lists it."""
+        """Store an event built elsewhere (by hand, in a test) so that GET /v1/events lists it."""
         self.events.append(event)
         return event
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _session(self, session_id: str) -> dict[str, Any]:
-        try:
-            return self.sessions[session_id]
-        except KeyError:
-            raise KeyError(f"no such checkout.session: {session_id}") from None
+    def _now(self) -> int:
+        return int(time.time())
 
-    def _open_session(self, session_id: str) -> dict[str, Any]:
-        session = self._session(session_id)
-        if session["status"] != "open":
-            raise ValueError(f"checkout.session {session_id} is {session['status']}, not open")
+    def _session(self, session_id: str, *, status: str | None = None) -> dict[str, Any]:
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise KeyError(f"no such checkout.session: {session_id}")
+        if status is not None and session["status"] != status:
+            raise ValueError(f"checkout.session {session_id} is {session['status']}, not {status}")
         return session
 
-    def _payment(self, session_id: str) -> _Payment:
-        try:
-            return self.payments[session_id]
-        except KeyError:
-            raise ValueError(f"checkout.session {session_id} was never paid") from None
+    def _awaiting_bank(self, session_id: str) -> dict[str, Any]:
+        session = self._session(session_id, status="complete")
+        payment = self.payments[session_id]
+        if session["payment_status"] != "unpaid" or payment.failed:
+            raise ValueError(f"checkout.session {session_id} has no bank debit pending")
+        return session
 
-    def _charge(self, session: dict[str, Any], payment: _Payment) -> dict[str, Any]:
-        charge = copy.deepcopy(_template("charge.refunded.full"))
-        charge.update(
-            {
-                "id": payment.charge,
-                "amount": session["amount_total"],
-                "amount_captured": session["amount_total"],
-                "amount_refunded": payment.amount_refunded,
-                "refunded": payment.amount_refunded == session["amount_total"],
-                "currency": session["currency"],
-                "payment_intent": payment.payment_intent,
-                "metadata": dict(session["_payment_intent_metadata"]),
-                "created": session["created"],
-            }
+    def _paid(self, session_id: str) -> objects.Payment:
+        session = self._session(session_id, status="complete")
+        if session["payment_status"] != "paid":
+            raise ValueError(f"checkout.session {session_id} is not paid")
+        return self.payments[session_id]
+
+    def _emit(
+        self, event_type: str, obj: dict[str, Any], *, by_api_request: bool = False
+    ) -> dict[str, Any]:
+        # Never earlier than the last event: list order and `created` must agree.
+        created = max([self._now(), *(int(e.get("created", 0)) for e in self.events[-1:])])
+        return self.add_event(
+            objects.event(event_type, obj, created=created, by_api_request=by_api_request)
         )
-        return charge
-
-    def _dispute(self, session: dict[str, Any], payment: _Payment, status: str) -> dict[str, Any]:
-        dispute = copy.deepcopy(_template("charge.dispute.created"))
-        dispute.update(
-            {
-                "id": payment.dispute,
-                "amount": session["amount_total"],
-                "currency": session["currency"],
-                "charge": payment.charge,
-                "payment_intent": payment.payment_intent,
-                "status": status,
-                "metadata": {},
-            }
-        )
-        return dispute
-
-    def _emit(self, event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
-        event = {
-            "id": new_id("evt_1"),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": int(time.time()),
-            "data": {"object": copy.deepcopy(obj)},
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": {"id": new_id("req_", 14), "idempotency_key": None},
-            "type": event_type,
-        }
-        self.events.append(event)
-        return event
-
-
-def _sub_dict(params: dict[str, str], prefix: str) -> dict[str, str]:
-    """`metadata[a]=1` style params under `prefix` as a dict."""
-    start = prefix + "["
-    return {
-        name[len(start) : -1]: value
-        for name, value in params.items()
-        if name.startswith(start) and name.endswith("]") and "[" not in name[len(start) : -1]
-    }

@@ -1,0 +1,72 @@
+"""`make run` on a machine with no PostgreSQL variables and no Stripe key: it starts the
+embedded PostgreSQL and the Stripe sandbox itself, migrates, and serves a healthy service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from processes import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_make_run_with_nothing_configured_serves_a_healthy_service(tmp_path: Path) -> None:
+    port, sandbox_port = free_port(), free_port()
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "DATABASE_URL", "TEST_DATABASE_URL"))
+    }
+    environment |= {
+        "PORT": str(port),
+        "SANDBOX_PORT": str(sandbox_port),
+        "PAYMENT_DATA_DIR": str(tmp_path / "data"),
+    }
+    started = time.monotonic()
+    run = subprocess.Popen(
+        ["make", "run"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        status = 0
+        while time.monotonic() - started < 120 and status != 200:
+            assert run.poll() is None, run.stdout.read().decode() if run.stdout else ""
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/health")
+            except OSError:
+                time.sleep(0.3)
+        assert status == 200
+        assert body == "OK\n"
+        assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+        events, _ = _get(f"http://127.0.0.1:{sandbox_port}/v1/events")
+        assert events == 401  # the sandbox answers, and wants its key like Stripe does
+    finally:
+        os.killpg(run.pid, signal.SIGTERM)  # what Ctrl-C in a terminal does, to every process
+        output, _ = run.communicate(timeout=60)
+    text = output.decode()
+    assert "no real money moves" in text
+    assert '"event":"stopped"' in text  # the service drained and closed cleanly
+    for url in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{sandbox_port}/v1/events"):
+        try:
+            _get(url)
+        except OSError:
+            continue
+        raise AssertionError(f"{url} still answers after make run stopped")
