@@ -30,7 +30,13 @@ from service.errors import (
 )
 from service.logs import request_id_var
 from service.stripe_gateway import StripeGateway
-from service.transitions import HANDLED_TYPES, NOT_PAYABLE, PENDING, next_status
+from service.transitions import (
+    CHECKOUT_SESSION_TYPES,
+    HANDLED_TYPES,
+    NOT_PAYABLE,
+    PENDING,
+    next_status,
+)
 from service.webhook_events import (
     PROJECT_ID,
     StripeEvent,
@@ -201,9 +207,11 @@ async def _confirm_with_stripe(
     }.get(str(session.get("status")))
     if event_type is None:
         return False
-    event = StripeEvent("", event_type, datetime.now(UTC), session.get("livemode") is True, session)
+    as_event = StripeEvent(
+        "", event_type, datetime.now(UTC), session.get("livemode") is True, session
+    )
     async with _transaction(pool) as conn:
-        change = await _transition(conn, queries, event, project_id, cause="api_confirmation")
+        change = await _apply_confirmation(conn, queries, as_event, project_id)
     if change is not None:
         _log_change(change, "api_confirmation")
     return change is not None
@@ -446,98 +454,124 @@ async def receive_webhook(
     return await apply_event(pool, queries, event, received_at)
 
 
+class _ProjectAppeared(Exception):
+    """Another transaction created the project between our read and our write."""
+
+
 async def apply_event(
     pool: asyncpg.Pool, queries: Queries, event: StripeEvent, received_at: datetime
 ) -> EventResult:
     """Record the event and apply it, once: record, status change and audit row commit
     together, and a second delivery of the same id (even a concurrent one) is a no-op."""
-    change: StatusChange | None = None
-    async with _transaction(pool) as conn:
-        recorded = await queries.record_event(
-            conn,
-            event_id=event.event_id,
-            event_type=event.event_type,
-            stripe_created_at=event.created,
-            livemode=event.livemode,
-            received_at=received_at,
-        )
-        if recorded is None:
-            return EventResult(
-                event.event_id, event.event_type, duplicate=True, outcome="duplicate"
-            )
-        project_id, payment_intent = project_reference(event)
-        if event.event_type not in HANDLED_TYPES:
-            outcome = "ignored"
-        else:
-            if project_id is None and payment_intent is not None:
-                project_id = await queries.find_project_by_payment_intent(
-                    conn, payment_intent_id=payment_intent
-                )
-            if project_id is None:
-                outcome = "unknown_project"
-            else:
-                change = await _transition(conn, queries, event, project_id)
-                outcome = "applied" if change is not None else "unchanged"
-        await queries.finish_event(
-            conn, event_id=event.event_id, project_id=project_id, outcome=outcome
-        )
-    if change is not None:
-        _log_change(change, f"stripe_event:{event.event_id}")
-    return EventResult(
-        event.event_id, event.event_type, duplicate=False, outcome=outcome, change=change
-    )
-
-
-async def _transition(
-    conn: asyncpg.Connection,
-    queries: Queries,
-    event: StripeEvent,
-    project_id: str,
-    cause: str = "stripe_event",
-) -> StatusChange | None:
-    """Move the project along the table's edge for this event, if there is one, and audit it.
-    `cause` is stripe_event for a delivered (or reconciled) event; api_confirmation for a
-    session read from Stripe by the status endpoint, which has no event id."""
-    payment_intent, amount, currency = payment_details(event)
     while True:
-        project = await queries.lock_project(conn, project_id=project_id)
-        current = project["status"] if project is not None else None
-        current_session = project["checkout_session_id"] if project is not None else None
-        target = next_status(event.event_type, event.obj, current, current_session)
-        if target is None:
-            return None
-        if project is not None:
-            await queries.set_project_status(
-                conn,
-                project_id=project_id,
-                status=target,
-                payment_intent_id=payment_intent,
-                amount_total=amount,
-                currency=currency,
+        try:
+            return await _apply_once(pool, queries, event, received_at)
+        except _ProjectAppeared:
+            continue  # decide again, now on the row the other transaction created
+
+
+async def _apply_once(
+    pool: asyncpg.Pool, queries: Queries, event: StripeEvent, received_at: datetime
+) -> EventResult:
+    handled = event.event_type in HANDLED_TYPES
+    async with _transaction(pool) as conn:
+        project_id, payment_intent = project_reference(event)
+        if handled and project_id is None and payment_intent is not None:
+            project_id = await queries.find_project_by_payment_intent(
+                conn, payment_intent_id=payment_intent
             )
-            break
-        session_id = event.obj.get("id") if event.event_type.startswith("checkout.") else None
-        created = await queries.insert_project(
-            conn,
-            project_id=project_id,
-            status=target,
-            checkout_session_id=session_id if isinstance(session_id, str) else None,
-            checkout_url=None,
-            checkout_expires_at=None,
-            payment_intent_id=payment_intent,
-            amount_total=amount,
-            currency=currency,
-        )
-        if created is not None:
-            break
-        # Created concurrently by another transaction: lock that row and decide again.
+        project = None
+        target = None
+        if handled and project_id is not None:
+            # The row lock orders concurrent events for one project; the decision below is
+            # made on the status as it is now, not as it was when the event was sent.
+            project = await queries.lock_project(conn, project_id=project_id)
+            target = next_status(
+                event.event_type,
+                event.obj,
+                project["status"] if project is not None else None,
+                project["checkout_session_id"] if project is not None else None,
+            )
+        record = {
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "stripe_created_at": event.created,
+            "livemode": event.livemode,
+            "received_at": received_at,
+            "project_id": project_id,
+        }
+        if target is None or project_id is None:
+            outcome = (
+                "ignored"
+                if not handled
+                else "unknown_project"
+                if project_id is None
+                else "unchanged"
+            )
+            if await queries.record_event(conn, outcome=outcome, **record) is None:
+                return EventResult(event.event_id, event.event_type, True, "duplicate")
+            return EventResult(event.event_id, event.event_type, False, outcome)
+
+        payment_intent_id, amount, currency = payment_details(event)
+        change = {
+            "to_status": target,
+            "payment_intent_id": payment_intent_id,
+            "amount_total": amount,
+            "currency": currency,
+            "request_id": request_id_var.get(),
+        }
+        if project is not None:
+            from_status: str | None = project["status"]
+            row = await queries.apply_event_to_project(
+                conn, from_status=from_status, **record, **change
+            )
+        else:
+            from_status = None
+            session_id = event.obj.get("id") if event.event_type in CHECKOUT_SESSION_TYPES else None
+            row = await queries.apply_event_to_new_project(
+                conn,
+                checkout_session_id=session_id if isinstance(session_id, str) else None,
+                **record,
+                **change,
+            )
+        if row["event_id"] is None:
+            return EventResult(event.event_id, event.event_type, True, "duplicate")
+        if not row["changed"]:
+            if project is not None:
+                raise RuntimeError("a locked project changed under its lock")
+            raise _ProjectAppeared
+    status_change = StatusChange(project_id, from_status, target)
+    _log_change(status_change, f"stripe_event:{event.event_id}")
+    return EventResult(event.event_id, event.event_type, False, "applied", status_change)
+
+
+async def _apply_confirmation(
+    conn: asyncpg.Connection, queries: Queries, session: StripeEvent, project_id: str
+) -> StatusChange | None:
+    """Apply a session read from Stripe (no event id: audit cause api_confirmation)."""
+    project = await queries.lock_project(conn, project_id=project_id)
+    if project is None:
+        return None
+    current = project["status"]
+    target = next_status(session.event_type, session.obj, current, project["checkout_session_id"])
+    if target is None:
+        return None
+    payment_intent, amount, currency = payment_details(session)
+    await queries.set_project_status(
+        conn,
+        project_id=project_id,
+        status=target,
+        payment_intent_id=payment_intent,
+        amount_total=amount,
+        currency=currency,
+    )
     await queries.add_audit_row(
         conn,
         project_id=project_id,
         from_status=current,
         to_status=target,
-        cause=cause,
-        cause_event_id=event.event_id if cause == "stripe_event" else None,
+        cause="api_confirmation",
+        cause_event_id=None,
         request_id=request_id_var.get(),
     )
     return StatusChange(project_id, current, target)
