@@ -68,8 +68,9 @@ def live_service(database_url: str) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     stand_in = f"http://127.0.0.1:{sandbox_port}"
-    service = ServiceProcess(service_environment(database_url, stand_in, port)).start()
+    service = ServiceProcess(service_environment(database_url, stand_in, port))
     try:
+        service.start()
         _wait(f"{stand_in}/v1/events")
         _wait(f"http://127.0.0.1:{port}/health")
         yield f"http://127.0.0.1:{port}"
