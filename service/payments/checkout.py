@@ -1,0 +1,258 @@
+"""Start a checkout: the project's one open Stripe Checkout Session.
+
+Never holds a connection or a lock while it waits for Stripe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from service.config import Settings
+from service.db import Queries
+from service.errors import CheckoutBusy, DatabaseUnavailable, ProjectNotPayable, StripeFailed
+from service.logs import request_id_var
+from service.payments.common import (
+    StatusChange,
+    log,
+    log_change,
+    transaction,
+    validate_project_id,
+)
+from service.stripe_gateway import StripeGateway
+from service.transitions import NOT_PAYABLE, PENDING
+
+# An open session this close to expiry is not handed out again: the buyer needs time to pay.
+REUSE_MARGIN = timedelta(minutes=5)
+# Stripe refuses expires_at sooner than 30 minutes ahead; a retried attempt must still fit.
+STRIPE_MIN_TTL = timedelta(minutes=30, seconds=60)
+# How often a checkout waiting on another replica's Stripe call looks again.
+WAIT_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    checkout_url: str
+    session_id: str
+    expires_at: int
+    created: bool = False  # made in Stripe by this call, rather than an open one reused
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    idempotency_key: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class _Wait:
+    pass
+
+
+async def start_checkout(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    project_id: str,
+) -> CheckoutResult:
+    """The project's one open Checkout Session, created in Stripe only when there is none.
+
+    Checkouts for one project take turns through an advisory lock, held only for the short
+    claim. The claim leaves a committed attempt row (idempotency key + expiry) before Stripe
+    is called, so if this replica dies mid-call the next checkout re-sends the very same
+    request and Stripe hands back the session it already made.
+    """
+    validate_project_id(project_id)
+    deadline = time.monotonic() + settings.stripe_call_budget_seconds + 5.0
+    while True:
+        async with transaction(pool) as conn:
+            step = await _claim_checkout(conn, queries, settings, project_id)
+        if isinstance(step, CheckoutResult):
+            return step
+        if isinstance(step, _Wait):
+            if time.monotonic() > deadline:
+                raise CheckoutBusy("another request is still creating this project's checkout")
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+            continue
+        session = await _create_in_stripe(pool, queries, gateway, settings, project_id, step)
+        stored = await _store_session(pool, queries, project_id, step, session)
+        if stored is not None:
+            return stored
+
+
+async def _claim_checkout(
+    conn: asyncpg.Connection, queries: Queries, settings: Settings, project_id: str
+) -> CheckoutResult | _Wait | _Attempt:
+    await queries.lock_checkout(conn, project_id=project_id)
+    now = datetime.now(UTC)
+    project = await queries.get_project_for_checkout(conn, project_id=project_id)
+    if project is not None:
+        if project["status"] in NOT_PAYABLE:
+            raise ProjectNotPayable(f"the project is already {project['status']}")
+        expires_at = project["checkout_expires_at"]
+        if (
+            project["status"] == PENDING
+            and project["checkout_session_id"]
+            and expires_at is not None
+            and expires_at - now > REUSE_MARGIN
+        ):
+            return CheckoutResult(
+                project["checkout_url"], project["checkout_session_id"], int(expires_at.timestamp())
+            )
+
+    attempt = await queries.get_checkout_attempt(conn, project_id=project_id)
+    if attempt is not None and attempt["lease_until"] > now:
+        return _Wait()
+    if attempt is not None and attempt["expires_at"] - now > STRIPE_MIN_TTL:
+        # An earlier attempt got no answer (or its replica died): repeat it to the letter.
+        claim = _Attempt(attempt["idempotency_key"], attempt["expires_at"])
+    else:
+        ttl = timedelta(minutes=settings.checkout_session_ttl_minutes)
+        claim = _Attempt(
+            f"checkout-{project_id}-{uuid.uuid4().hex}",
+            (now + ttl).replace(microsecond=0),
+        )
+    lease = timedelta(seconds=settings.stripe_call_budget_seconds + 2.0)
+    await queries.save_checkout_attempt(
+        conn,
+        project_id=project_id,
+        idempotency_key=claim.idempotency_key,
+        expires_at=claim.expires_at,
+        lease_until=now + lease,
+    )
+    return claim
+
+
+def checkout_params(settings: Settings, project_id: str, expires_at: datetime) -> dict[str, Any]:
+    """Everything Stripe is asked for; identical on every retry of one attempt."""
+    return {
+        "mode": "payment",
+        "line_items": [{"price": settings.stripe_price_id, "quantity": 1}],
+        "success_url": settings.stripe_success_url,
+        "cancel_url": settings.stripe_cancel_url,
+        "client_reference_id": project_id,
+        "metadata": {"project_id": project_id},
+        "payment_intent_data": {"metadata": {"project_id": project_id}},
+        "expires_at": int(expires_at.timestamp()),
+    }
+
+
+async def _create_in_stripe(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    project_id: str,
+    attempt: _Attempt,
+) -> CheckoutResult:
+    params = checkout_params(settings, project_id, attempt.expires_at)
+    try:
+        session = await gateway.create_checkout_session(params, attempt.idempotency_key)
+    except StripeFailed as failure:
+        await _end_attempt(pool, queries, project_id, attempt, keep=failure.ambiguous)
+        raise
+    except BaseException:
+        # Cancelled (client gone, shutdown): Stripe may have acted, so keep the key for a retry.
+        await asyncio.shield(_end_attempt(pool, queries, project_id, attempt, keep=True))
+        raise
+    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
+
+
+async def _end_attempt(
+    pool: asyncpg.Pool, queries: Queries, project_id: str, attempt: _Attempt, *, keep: bool
+) -> None:
+    """After a failed call: forget the attempt if Stripe answered, else free it for a retry."""
+    try:
+        async with transaction(pool) as conn:
+            if keep:
+                await queries.save_checkout_attempt(
+                    conn,
+                    project_id=project_id,
+                    idempotency_key=attempt.idempotency_key,
+                    expires_at=attempt.expires_at,
+                    lease_until=datetime.now(UTC),
+                )
+            else:
+                await queries.delete_checkout_attempt(
+                    conn, project_id=project_id, idempotency_key=attempt.idempotency_key
+                )
+    except DatabaseUnavailable:
+        # The lease runs out by itself; the caller is told about Stripe, the real failure.
+        log.warning(
+            "could not release a checkout attempt", extra={"fields": {"project_id": project_id}}
+        )
+
+
+async def _store_session(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    project_id: str,
+    attempt: _Attempt,
+    session: CheckoutResult,
+) -> CheckoutResult | None:
+    """Point the project at its new session; None if another caller took the attempt over."""
+    change: StatusChange | None = None
+    refused: str | None = None
+    async with transaction(pool) as conn:
+        await queries.lock_checkout(conn, project_id=project_id)
+        current = await queries.get_checkout_attempt(conn, project_id=project_id)
+        if current is None or current["idempotency_key"] != attempt.idempotency_key:
+            return None
+        expires_at = datetime.fromtimestamp(session.expires_at, UTC)
+        while True:
+            project = await queries.lock_project(conn, project_id=project_id)
+            if project is not None:
+                break
+            created = await queries.insert_project(
+                conn,
+                project_id=project_id,
+                status=PENDING,
+                checkout_session_id=session.session_id,
+                checkout_url=session.checkout_url,
+                checkout_expires_at=expires_at,
+                payment_intent_id=None,
+                amount_total=None,
+                currency=None,
+            )
+            if created is not None:
+                break
+        from_status = project["status"] if project is not None else None
+        if from_status in NOT_PAYABLE:
+            # A webhook paid the project while Stripe was being asked: the new session is
+            # left to expire unused.
+            refused = str(from_status)
+        elif project is not None:
+            await queries.set_checkout_session(
+                conn,
+                project_id=project_id,
+                status=PENDING,
+                checkout_session_id=session.session_id,
+                checkout_url=session.checkout_url,
+                checkout_expires_at=expires_at,
+            )
+        if refused is None and from_status != PENDING:
+            change = StatusChange(project_id, from_status, PENDING)
+            await queries.add_audit_row(
+                conn,
+                project_id=project_id,
+                from_status=from_status,
+                to_status=PENDING,
+                cause="api_checkout",
+                cause_event_id=None,
+                request_id=request_id_var.get(),
+            )
+        await queries.delete_checkout_attempt(
+            conn, project_id=project_id, idempotency_key=attempt.idempotency_key
+        )
+    if refused is not None:
+        raise ProjectNotPayable(f"the project is already {refused}")
+    if change is not None:
+        log_change(change, "api_checkout")
+    return session

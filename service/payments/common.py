@@ -1,0 +1,61 @@
+"""What the payments use cases share: the transaction helper, the status-change record and
+its log line, and the project id rule."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from service.db import is_unavailable
+from service.errors import DatabaseUnavailable, InvalidProjectId
+from service.webhook_events import PROJECT_ID
+
+log = logging.getLogger("service.payments")
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    project_id: str
+    from_status: str | None
+    to_status: str
+
+
+def validate_project_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidProjectId("project_id must be a string")
+    if not PROJECT_ID.fullmatch(value):
+        raise InvalidProjectId(
+            "project_id must be 1-64 characters of A-Z, a-z, 0-9, underscore or hyphen"
+        )
+    return value
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction on a pooled connection; an unreachable database becomes one error."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+    except Exception as error:
+        if is_unavailable(error):
+            raise DatabaseUnavailable("the database is unavailable") from error
+        raise
+
+
+def log_change(change: StatusChange, cause: str) -> None:
+    log.info(
+        "payment status changed",
+        extra={
+            "fields": {
+                "event": "status_change",
+                "project_id": change.project_id,
+                "from_status": change.from_status,
+                "to_status": change.to_status,
+                "cause": cause,
+            }
+        },
+    )
