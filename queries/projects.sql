@@ -41,13 +41,16 @@ VALUES (:project_id, :status, :checkout_session_id, :checkout_url,
 ON CONFLICT (project_id) DO NOTHING
 RETURNING project_id;
 
--- name: set-checkout-session(project_id, status, checkout_session_id, checkout_url, checkout_expires_at)!
--- Points a project (locked by the caller) at its new checkout session.
+-- name: set-checkout-session(project_id, status, checkout_session_id, checkout_url, checkout_expires_at, amount_total, currency)!
+-- Points a project (locked by the caller) at its new checkout session and what it will
+-- charge.
 UPDATE projects
    SET status = :status,
        checkout_session_id = :checkout_session_id,
        checkout_url = :checkout_url,
        checkout_expires_at = :checkout_expires_at,
+       amount_total = :amount_total,
+       currency = :currency,
        updated_at = now()
  WHERE project_id = :project_id;
 

@@ -296,13 +296,13 @@ class HealthHandler(BaseHandler):
             await payments.check_database(self.ctx.pool, self.ctx.queries, HEALTH_TIMEOUT_SECONDS)
         except DatabaseUnavailable as error:
             self.set_status(500)
-            self.finish(f"{error.message}\n")
+            self.finish(error.message)
             return
-        self.finish("OK\n")
+        self.finish("OK")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        self.finish(f"{responses.get(status_code, 'error')}\n")
+        self.finish(responses.get(status_code, "error"))
 
 
 class NotFoundHandler(BaseHandler):

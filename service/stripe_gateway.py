@@ -23,6 +23,8 @@ class CheckoutSession:
     session_id: str
     url: str
     expires_at: int
+    amount_total: int | None
+    currency: str | None
 
 
 class StripeGateway:
@@ -44,7 +46,13 @@ class StripeGateway:
             raise _failure("creating the checkout session", error) from None
         if not session.id or not session.url or not session.expires_at:
             raise StripeFailed("Stripe answered the checkout request without a session URL")
-        return CheckoutSession(session.id, session.url, int(session.expires_at))
+        return CheckoutSession(
+            session.id,
+            session.url,
+            int(session.expires_at),
+            session.amount_total,
+            session.currency,
+        )
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:
         """GET /v1/checkout/sessions/{id} — https://docs.stripe.com/api/checkout/sessions/retrieve"""

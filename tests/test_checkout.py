@@ -29,7 +29,7 @@ def creates(stripe_api: StripeStandIn) -> list[Any]:
 
 
 async def test_checkout_opens_a_stripe_session_for_the_project(
-    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
 ) -> None:
     project = new_id()
     before = int(time.time())
@@ -48,6 +48,10 @@ async def test_checkout_opens_a_stripe_session_for_the_project(
         "pending",
         "api_checkout",
     )
+    async with ctx.pool.acquire() as conn:
+        row = await test_queries.get_project_row(conn, project_id=project)
+    assert (row["amount_total"], row["currency"]) == (session["amount_total"], "usd")
+    assert row["checkout_session_id"] == body["session_id"]
 
 
 async def test_stripe_is_asked_for_exactly_the_contracted_session(

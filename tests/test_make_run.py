@@ -54,7 +54,7 @@ def test_make_run_with_nothing_configured_serves_a_healthy_service(tmp_path: Pat
             except OSError:
                 time.sleep(0.3)
         assert status == 200
-        assert body == "OK\n"
+        assert body == "OK"
         assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
         events, _ = _get(f"http://127.0.0.1:{sandbox_port}/v1/events")
         assert events == 401  # the sandbox answers, and wants its key like Stripe does

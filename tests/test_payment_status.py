@@ -59,7 +59,7 @@ async def test_health_is_ok_when_the_database_answers(client: ServiceClient) -> 
     response = await client.request("GET", "/health")
     assert response.code == 200
     assert response.headers["Content-Type"].startswith("text/plain")
-    assert response.body == b"OK\n"
+    assert response.body == b"OK"
 
 
 async def test_every_response_carries_a_request_id(client: ServiceClient) -> None:

@@ -25,7 +25,7 @@ from service.payments.common import (
     transaction,
     validate_project_id,
 )
-from service.stripe_gateway import StripeGateway
+from service.stripe_gateway import CheckoutSession, StripeGateway
 from service.transitions import NOT_PAYABLE, PENDING
 
 # An open session this close to expiry is not handed out again: the buyer needs time to pay.
@@ -151,7 +151,7 @@ async def _create_in_stripe(
     settings: Settings,
     project_id: str,
     attempt: _Attempt,
-) -> CheckoutResult:
+) -> CheckoutSession:
     params = checkout_params(settings, project_id, attempt.expires_at)
     try:
         session = await gateway.create_checkout_session(params, attempt.idempotency_key)
@@ -162,7 +162,7 @@ async def _create_in_stripe(
         # Cancelled (client gone, shutdown): Stripe may have acted, so keep the key for a retry.
         await asyncio.shield(_end_attempt(pool, queries, project_id, attempt, keep=True))
         raise
-    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
+    return session
 
 
 async def _end_attempt(
@@ -195,7 +195,7 @@ async def _store_session(
     queries: Queries,
     project_id: str,
     attempt: _Attempt,
-    session: CheckoutResult,
+    session: CheckoutSession,
 ) -> CheckoutResult | None:
     """Point the project at its new session; None if another caller took the attempt over."""
     change: StatusChange | None = None
@@ -215,11 +215,11 @@ async def _store_session(
                 project_id=project_id,
                 status=PENDING,
                 checkout_session_id=session.session_id,
-                checkout_url=session.checkout_url,
+                checkout_url=session.url,
                 checkout_expires_at=expires_at,
                 payment_intent_id=None,
-                amount_total=None,
-                currency=None,
+                amount_total=session.amount_total,
+                currency=session.currency,
             )
             if created is not None:
                 break
@@ -234,8 +234,10 @@ async def _store_session(
                 project_id=project_id,
                 status=PENDING,
                 checkout_session_id=session.session_id,
-                checkout_url=session.checkout_url,
+                checkout_url=session.url,
                 checkout_expires_at=expires_at,
+                amount_total=session.amount_total,
+                currency=session.currency,
             )
         if refused is None and from_status != PENDING:
             change = StatusChange(project_id, from_status, PENDING)
@@ -255,4 +257,4 @@ async def _store_session(
         raise ProjectNotPayable(f"the project is already {refused}")
     if change is not None:
         log_change(change, "api_checkout")
-    return session
+    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
