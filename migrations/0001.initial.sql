@@ -24,15 +24,17 @@ CREATE TABLE projects (
 CREATE INDEX projects_payment_intent_id_idx ON projects (payment_intent_id)
     WHERE payment_intent_id IS NOT NULL;
 
--- A checkout being created in Stripe right now (or interrupted while it was). The row is the
--- reservation that makes every replica re-send the same request with the same idempotency key
--- instead of opening a second session; it is deleted once the session is stored in projects.
+-- A project's latest checkout attempt in Stripe. While session_id is NULL it is in flight (or
+-- was interrupted): the reservation that makes every replica re-send the same request with the
+-- same idempotency key instead of opening a second session. Once the session is stored in
+-- projects, session_id records it and the attempt is never re-sent.
 CREATE TABLE checkout_attempts (
     project_id      text PRIMARY KEY
                     CHECK (project_id ~ '^[A-Za-z0-9_-]{1,64}$'),
     idempotency_key text NOT NULL UNIQUE,
     expires_at      timestamptz NOT NULL,
     lease_until     timestamptz NOT NULL,
+    session_id      text,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import PRICE_ID, ServiceClient, StripeStandIn, new_id
-from flows import bring_to, history, status_of
+from conftest import PRICE_ID, ServiceClient, StripeStandIn, event_for, new_id
+from flows import bring_to, deliver, history, status_of
 
 from service import db
 from service.config import Settings
@@ -363,3 +363,20 @@ async def test_only_listed_origins_get_cors_headers(client: ServiceClient) -> No
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
     other = await client.checkout(new_id(), headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+async def test_a_project_paid_while_its_first_session_was_being_created_answers_409(
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
+) -> None:
+    """The first checkout of a project takes the one-statement path; a webhook creating the
+    project meanwhile sends it down the locked path, which refuses to reopen a paid one."""
+    stripe_api.state.faults.delay_seconds = 0.5
+    project = new_id()
+    checkout = asyncio.ensure_future(client.checkout(project))
+    await asyncio.sleep(0.2)
+    await deliver(client, event_for("checkout.session.completed.paid", project))
+    response = await checkout
+    assert response.code == 409
+    assert await status_of(client, project) == "paid"
+    assert [r["to_status"] for r in await history(ctx, project)] == ["paid"]
+    assert (await client.checkout(project)).code == 409

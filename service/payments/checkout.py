@@ -71,6 +71,15 @@ async def start_checkout(
     """
     validate_project_id(project_id)
     deadline = time.monotonic() + settings.stripe_call_budget_seconds + 5.0
+    first = await _claim_first_checkout(pool, queries, settings, project_id)
+    if first is not None:
+        session = await _create_in_stripe(pool, queries, gateway, settings, project_id, first)
+        stored = await _store_first_session(pool, queries, project_id, first, session)
+        if stored is not None:
+            return stored
+        result = await _store_session(pool, queries, project_id, first, session)
+        if result is not None:
+            return result
     while True:
         async with transaction(pool) as conn:
             step = await _claim_checkout(conn, queries, settings, project_id)
@@ -85,6 +94,59 @@ async def start_checkout(
         stored = await _store_session(pool, queries, project_id, step, session)
         if stored is not None:
             return stored
+
+
+def _new_attempt(settings: Settings, project_id: str, now: datetime) -> _Attempt:
+    ttl = timedelta(minutes=settings.checkout_session_ttl_minutes)
+    return _Attempt(f"checkout-{project_id}-{uuid.uuid4().hex}", (now + ttl).replace(microsecond=0))
+
+
+def _lease_until(settings: Settings, now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.stripe_call_budget_seconds + 2.0)
+
+
+async def _claim_first_checkout(
+    pool: asyncpg.Pool, queries: Queries, settings: Settings, project_id: str
+) -> _Attempt | None:
+    """One statement for the common case, a project never seen before; None otherwise."""
+    now = datetime.now(UTC)
+    claim = _new_attempt(settings, project_id, now)
+    async with transaction(pool) as conn:
+        key = await queries.claim_first_checkout(
+            conn,
+            project_id=project_id,
+            idempotency_key=claim.idempotency_key,
+            expires_at=claim.expires_at,
+            lease_until=_lease_until(settings, now),
+        )
+    return claim if key is not None else None
+
+
+async def _store_first_session(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    project_id: str,
+    attempt: _Attempt,
+    session: CheckoutSession,
+) -> CheckoutResult | None:
+    """One statement: the new project, its session, the attempt marked stored, the audit
+    row. None when the project appeared meanwhile; the locked path then decides."""
+    async with transaction(pool) as conn:
+        created = await queries.store_first_session(
+            conn,
+            project_id=project_id,
+            idempotency_key=attempt.idempotency_key,
+            checkout_session_id=session.session_id,
+            checkout_url=session.url,
+            checkout_expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+            amount_total=session.amount_total,
+            currency=session.currency,
+            request_id=request_id_var.get(),
+        )
+    if not created:
+        return None
+    log_change(StatusChange(project_id, None, PENDING), "api_checkout")
+    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
 
 
 async def _claim_checkout(
@@ -108,24 +170,20 @@ async def _claim_checkout(
             )
 
     attempt = await queries.get_checkout_attempt(conn, project_id=project_id)
-    if attempt is not None and attempt["lease_until"] > now:
+    unstored = attempt is not None and attempt["session_id"] is None
+    if unstored and attempt["lease_until"] > now:
         return _Wait()
-    if attempt is not None and attempt["expires_at"] - now > STRIPE_MIN_TTL:
+    if unstored and attempt["expires_at"] - now > STRIPE_MIN_TTL:
         # An earlier attempt got no answer (or its replica died): repeat it to the letter.
         claim = _Attempt(attempt["idempotency_key"], attempt["expires_at"])
     else:
-        ttl = timedelta(minutes=settings.checkout_session_ttl_minutes)
-        claim = _Attempt(
-            f"checkout-{project_id}-{uuid.uuid4().hex}",
-            (now + ttl).replace(microsecond=0),
-        )
-    lease = timedelta(seconds=settings.stripe_call_budget_seconds + 2.0)
+        claim = _new_attempt(settings, project_id, now)
     await queries.save_checkout_attempt(
         conn,
         project_id=project_id,
         idempotency_key=claim.idempotency_key,
         expires_at=claim.expires_at,
-        lease_until=now + lease,
+        lease_until=_lease_until(settings, now),
     )
     return claim
 
@@ -203,7 +261,11 @@ async def _store_session(
     async with transaction(pool) as conn:
         await queries.lock_checkout(conn, project_id=project_id)
         current = await queries.get_checkout_attempt(conn, project_id=project_id)
-        if current is None or current["idempotency_key"] != attempt.idempotency_key:
+        if (
+            current is None
+            or current["idempotency_key"] != attempt.idempotency_key
+            or current["session_id"] is not None
+        ):
             return None
         expires_at = datetime.fromtimestamp(session.expires_at, UTC)
         while True:
@@ -250,8 +312,11 @@ async def _store_session(
                 cause_event_id=None,
                 request_id=request_id_var.get(),
             )
-        await queries.delete_checkout_attempt(
-            conn, project_id=project_id, idempotency_key=attempt.idempotency_key
+        await queries.finish_checkout_attempt(
+            conn,
+            project_id=project_id,
+            idempotency_key=attempt.idempotency_key,
+            session_id=session.session_id,
         )
     if refused is not None:
         raise ProjectNotPayable(f"the project is already {refused}")
