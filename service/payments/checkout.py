@@ -154,6 +154,10 @@ async def _claim_checkout(
 ) -> CheckoutResult | _Wait | _Attempt:
     await queries.lock_checkout(conn, project_id=project_id)
     now = datetime.now(UTC)
+    # The attempt is read before the project: the fast path stores a first session without
+    # this lock, in one statement, so an attempt seen stored here guarantees that the project
+    # read next sees its session.
+    attempt = await queries.get_checkout_attempt(conn, project_id=project_id)
     project = await queries.get_project_for_checkout(conn, project_id=project_id)
     if project is not None:
         if project["status"] in NOT_PAYABLE:
@@ -169,7 +173,6 @@ async def _claim_checkout(
                 project["checkout_url"], project["checkout_session_id"], int(expires_at.timestamp())
             )
 
-    attempt = await queries.get_checkout_attempt(conn, project_id=project_id)
     unstored = attempt is not None and attempt["session_id"] is None
     if unstored and attempt["lease_until"] > now:
         return _Wait()
