@@ -39,6 +39,18 @@ def load_queries() -> Queries:
     return aiosql.from_path(QUERIES_DIR, "asyncpg")
 
 
+async def _reset_on_release(conn: asyncpg.Connection) -> None:
+    """What the pool runs when a connection comes back: nothing, normally.
+
+    asyncpg's default sends RESET ALL, UNLISTEN, CLOSE ALL and an advisory unlock-all on every
+    release: one more round trip per webhook. The service sets no session state, listens to
+    nothing and takes only transaction-scoped advisory locks, so there is nothing to reset;
+    a connection somehow released inside a transaction still gets the full reset.
+    """
+    if conn.is_in_transaction():
+        await conn.reset()
+
+
 async def create_pool(settings: Settings) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
         settings.database_url,
@@ -48,6 +60,7 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
         command_timeout=30,
         statement_cache_size=settings.db_statement_cache_size,
         max_inactive_connection_lifetime=300,
+        reset=_reset_on_release,
     )
     return pool
 
