@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint fmt clean clean-data
+.PHONY: install run test lint fmt clean clean-data chromium bench
 
 install: $(STAMP)
 
@@ -22,8 +22,18 @@ run: install
 	$(PY) -m devtools.run
 
 ## The whole suite. Uses TEST_DATABASE_URL's server when set, else starts its own.
-test: install
+## The browser test (tests/test_browser_*.py) needs Debian's chromium: `chromium` installs it.
+test: install chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## Debian's chromium for the browser test (Playwright drives it; never `playwright install`).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+## Throughput against the database's own ceiling (pgbench); see BENCHMARKS.md. Needs wrk.
+bench: install
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

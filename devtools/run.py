@@ -76,16 +76,26 @@ def main() -> int:
     if sandbox:
         sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
         _say(f"STRIPE_SECRET_KEY is unset: starting the Stripe sandbox on {sandbox_url}")
+        _say("it is a local stand-in for Stripe: no real money moves, no Stripe account is used")
         env |= {
             "STRIPE_SECRET_KEY": SANDBOX_KEY,
             "STRIPE_API_BASE": sandbox_url,
-            "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET),
             "STRIPE_PRODUCT_PRICE_ID": env.get("STRIPE_PRODUCT_PRICE_ID", SANDBOX_PRICE),
         }
         env.setdefault(
             "STRIPE_SUCCESS_URL", f"{sandbox_url}/demo/success?session_id={{CHECKOUT_SESSION_ID}}"
         )
         env.setdefault("STRIPE_CANCEL_URL", f"{sandbox_url}/demo/cancelled")
+        # The demo page (the sandbox's origin) calls the service from the browser.
+        origins = [o for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+        origins += [sandbox_url, f"http://localhost:{SANDBOX_PORT}"]
+        env["CORS_ALLOWED_ORIGINS"] = ",".join(dict.fromkeys(o.strip() for o in origins))
+        if env.get("STRIPE_WEBHOOK_SECRET_FILE") and not env.get("STRIPE_WEBHOOK_SECRET"):
+            secrets = Path(env["STRIPE_WEBHOOK_SECRET_FILE"]).read_text()
+        else:
+            secrets = env.setdefault("STRIPE_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET)
+        # The sandbox signs with the first secret, as Stripe signs with the newest.
+        webhook_secret = secrets.split(",")[0].strip()
         children.append(
             subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
                 [
@@ -100,6 +110,12 @@ def main() -> int:
                     SANDBOX_KEY,
                     "--price-id",
                     env["STRIPE_PRODUCT_PRICE_ID"],
+                    "--webhook-url",
+                    f"http://127.0.0.1:{port}/webhooks/stripe",
+                    "--webhook-secret",
+                    webhook_secret,
+                    "--service-url",
+                    f"http://127.0.0.1:{port}",
                 ],
                 cwd=ROOT,
                 env=env,
@@ -140,12 +156,15 @@ def _banner(port: str, sandbox: bool) -> None:
         f"  payment-service is up:   http://127.0.0.1:{port}/health",
     ]
     if sandbox:
+        sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT}"
         lines += [
-            f"  Stripe sandbox API:      http://127.0.0.1:{SANDBOX_PORT}/v1/",
-            "  Pay a session:           python -m devtools.send_event "
-            "checkout.session.completed.paid --project ID --session cs_…",
+            f"  Try the payment flow:    {sandbox_url}/demo",
+            f"  Sandbox dashboard:       {sandbox_url}/dashboard",
+            f"  Stripe sandbox API:      {sandbox_url}/v1/",
+            "  Webhooks:                the sandbox POSTs every event, signed, to "
+            f"/webhooks/stripe on :{port}",
             "  This is the local Stripe SANDBOX: no real money moves, nothing leaves",
-            "  this machine.",
+            "  this machine, no Stripe account is used.",
         ]
     lines += ["  Stop with Ctrl-C.", "=" * 72, ""]
     print("\n".join(lines), flush=True)

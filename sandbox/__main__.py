@@ -1,5 +1,9 @@
 """`python -m sandbox`: the local Stripe stand-in on its own (make run starts it).
 
+Serves the /v1 API the service uses, the hosted checkout page at each session's URL, a
+dashboard (/dashboard) and a demo frontend (/demo). With --webhook-url and
+--webhook-secret, every event is POSTed there signed, as Stripe delivers webhooks.
+
 Defaults come from the environment the service reads too (SANDBOX_PORT, STRIPE_SECRET_KEY,
 STRIPE_PRODUCT_PRICE_ID), so one set of variables configures both.
 """
@@ -8,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 
@@ -16,29 +21,45 @@ import tornado.netutil
 
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
+from sandbox.webhooks import WebhookTarget
 
 DEFAULT_KEY = "sk_test_sandbox0000000000000000"
 
 
-async def _serve(host: str, port: int, api_key: str, price_id: str) -> None:
+async def _serve(args: argparse.Namespace) -> None:
     # Bind first so that --port 0 can report the port it got.
-    sockets = tornado.netutil.bind_sockets(port, host)
+    sockets = tornado.netutil.bind_sockets(args.port, args.host)
     bound = sockets[0].getsockname()[1]
-    url = f"http://{host}:{bound}"
-    state = SandboxState(api_key=api_key, price_id=price_id, public_base_url=url)
-    server = tornado.httpserver.HTTPServer(make_api_app(state))
+    url = f"http://{args.host}:{bound}"
+    webhook = None
+    if args.webhook_url:
+        webhook = WebhookTarget(
+            args.webhook_url,
+            args.webhook_secret,
+            retry_base_seconds=args.webhook_retry_base,
+            max_attempts=args.webhook_max_attempts,
+            timeout_seconds=args.webhook_timeout,
+        )
+    state = SandboxState(
+        api_key=args.api_key, price_id=args.price_id, public_base_url=url, webhook=webhook
+    )
+    server = tornado.httpserver.HTTPServer(make_api_app(state, service_url=args.service_url))
     server.add_sockets(sockets)
     print(f"Stripe sandbox listening on {url} (API at {url}/v1, no real money)", flush=True)
+    print(f"  dashboard {url}/dashboard, demo {url}/demo", flush=True)
+    if webhook is not None:
+        print(f"  webhooks to {webhook.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     server.stop()
+    await state.close()
     await server.close_all_connections()
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "12111")))
@@ -46,8 +67,35 @@ def main() -> None:
     parser.add_argument(
         "--price-id", default=os.environ.get("STRIPE_PRODUCT_PRICE_ID", "price_sandbox")
     )
-    args = parser.parse_args()
-    asyncio.run(_serve(args.host, args.port, args.api_key, args.price_id))
+    parser.add_argument("--webhook-url", help="POST every event here, signed (Stripe webhooks)")
+    parser.add_argument("--webhook-secret", help="the endpoint's signing secret (whsec_…)")
+    parser.add_argument(
+        "--webhook-retry-base",
+        type=float,
+        default=1.0,
+        help="seconds before the first retry; doubles with each attempt (default 1)",
+    )
+    parser.add_argument(
+        "--webhook-max-attempts", type=int, default=8, help="give up after this many (8)"
+    )
+    parser.add_argument(
+        "--webhook-timeout", type=float, default=10.0, help="seconds per attempt (10)"
+    )
+    parser.add_argument(
+        "--service-url", help="the payment service the demo page calls, e.g. http://127.0.0.1:5003"
+    )
+    args = parser.parse_args(argv)
+    if args.webhook_url and not args.webhook_secret:
+        parser.error("--webhook-url needs --webhook-secret")
+    if args.webhook_max_attempts < 1 or args.webhook_retry_base < 0:
+        parser.error("--webhook-max-attempts must be >= 1 and --webhook-retry-base >= 0")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.INFO, format="[sandbox] %(message)s")
+    asyncio.run(_serve(args))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ changes what Stripe would change and records the one event Stripe would send for
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +17,12 @@ from sandbox.checkout_request import CheckoutRequest
 from sandbox.faults import FaultPlan
 from sandbox.idempotency import IdempotencyStore
 from sandbox.ids import new_id
+from sandbox.webhooks import Deliverer, WebhookTarget
 
 DATA = objects.DATA
+BANK_DELAYS = (2, 10, 60)  # seconds the checkout page offers for a bank debit to settle
+
+log = logging.getLogger("sandbox.state")
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class SandboxState:
         unit_amount: int = 250000,
         currency: str = "usd",
         public_base_url: str = "http://127.0.0.1:12111",
+        webhook: WebhookTarget | None = None,
     ) -> None:
         self.api_key = api_key
         self.price_id = price_id
@@ -52,6 +59,10 @@ class SandboxState:
         # payment_intent_data[metadata] per session: Stripe copies it onto the intent and
         # charge, and it is how a refund or dispute is traced back to a project.
         self._intent_metadata: dict[str, dict[str, str]] = {}
+        # Every event created is POSTed to the webhook endpoint, when there is one.
+        self.deliverer = Deliverer(webhook) if webhook is not None else None
+        # Bank debits settling later (scheduled from the checkout page).
+        self._timers: set[asyncio.Task[None]] = set()
 
     # --- the API's side -----------------------------------------------------------------
 
@@ -144,9 +155,66 @@ class SandboxState:
         return self._emit("charge.dispute.closed", payment.dispute)
 
     def add_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Store an event built elsewhere (by hand, in a test) so that GET /v1/events lists it."""
+        """Store an event built elsewhere (by hand, in a test) so that GET /v1/events lists it.
+
+        With a webhook endpoint configured, the event is also delivered to it (in the
+        background, on the running loop)."""
         self.events.append(event)
+        if self.deliverer is not None:
+            self.deliverer.deliver(event)
         return event
+
+    # --- webhooks and what happens later -------------------------------------------------
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        for event in self.events:
+            if event["id"] == event_id:
+                return event
+        raise KeyError(f"no such event: {event_id}")
+
+    def resend(self, event_id: str) -> dict[str, Any]:
+        """Deliver an event again, same id and payload (as the Dashboard's "Resend" does)."""
+        event = self.event(event_id)
+        if self.deliverer is None:
+            raise ValueError("no webhook endpoint is configured")
+        self.deliverer.deliver(event, resend=True)
+        return event
+
+    def settle_bank_debit_later(self, session_id: str, *, succeed: bool, delay: float) -> None:
+        """After `delay` seconds, the bank debit of `session_id` succeeds or fails (needs a
+        running loop: the checkout page schedules it)."""
+        self._awaiting_bank(session_id)
+
+        async def settle() -> None:
+            await asyncio.sleep(delay)
+            try:
+                if succeed:
+                    self.async_payment_succeeded(session_id)
+                else:
+                    self.async_payment_failed(session_id)
+            except (KeyError, ValueError) as error:
+                log.warning("bank debit of %s not settled: %s", session_id, error)
+
+        task = asyncio.get_running_loop().create_task(settle())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    async def settled(self) -> None:
+        """Wait until scheduled bank debits have settled and every webhook delivery has
+        succeeded or given up (bound it with `asyncio.timeout`)."""
+        while self._timers or (self.deliverer is not None and self.deliverer.pending):
+            await asyncio.gather(*list(self._timers), return_exceptions=True)
+            if self.deliverer is not None:
+                await self.deliverer.settled()
+
+    async def close(self) -> None:
+        """Cancel pending bank debits and deliveries (the server is stopping)."""
+        timers = list(self._timers)
+        for task in timers:
+            task.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
+        if self.deliverer is not None:
+            await self.deliverer.close()
 
     # --- helpers ------------------------------------------------------------------------
 

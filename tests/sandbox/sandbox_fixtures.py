@@ -3,18 +3,32 @@ SDK clients pointed at it. Test modules load them with `pytest_plugins = ["sandb
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
 import stripe
+import tornado.httpclient
 import tornado.httpserver
 import tornado.ioloop
 import tornado.testing
-from sandbox_helpers import KEY, PRICE, MakeClient, Served
+import tornado.web
+from sandbox_helpers import (
+    KEY,
+    PRICE,
+    WEBHOOK_SECRET,
+    MakeClient,
+    Received,
+    Receiver,
+    Served,
+    WithWebhooks,
+)
 
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
+from sandbox.webhooks import WebhookTarget
 
 
 @pytest.fixture
@@ -54,3 +68,57 @@ def make_client(served: Served, io_loop: tornado.ioloop.IOLoop) -> Iterator[Make
     yield make
     for http in made:
         io_loop.run_sync(http.close_async)
+
+
+class _ReceiverHandler(tornado.web.RequestHandler):
+    def initialize(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    async def post(self) -> None:
+        self.receiver.got.append(
+            Received(time.monotonic(), dict(self.request.headers.get_all()), self.request.body)
+        )
+        status, delay = self.receiver.plan.pop(0) if self.receiver.plan else (200, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        self.set_status(status)
+        self.finish({"received": True} if status == 200 else {"error": "planned"})
+
+
+@pytest.fixture
+def receiver(io_loop: tornado.ioloop.IOLoop) -> Iterator[Receiver]:
+    sock, port = tornado.testing.bind_unused_port()
+    made = Receiver(f"http://127.0.0.1:{port}/webhooks/stripe", [], [])
+    app = tornado.web.Application([(r"/webhooks/stripe", _ReceiverHandler, {"receiver": made})])
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    yield made
+    server.stop()
+    io_loop.run_sync(server.close_all_connections, timeout=5)
+
+
+@pytest.fixture
+def with_webhooks(io_loop: tornado.ioloop.IOLoop, receiver: Receiver) -> Iterator[WithWebhooks]:
+    """The stand-in delivering webhooks to `receiver`, retrying 0.2 s, 0.4 s, … (4 attempts,
+    1 s each), with the demo pointed at a service URL that is never called here."""
+    sock, port = tornado.testing.bind_unused_port()
+    url = f"http://127.0.0.1:{port}"
+    target = WebhookTarget(
+        receiver.url, WEBHOOK_SECRET, retry_base_seconds=0.2, max_attempts=4, timeout_seconds=1
+    )
+    state = SandboxState(api_key=KEY, price_id=PRICE, public_base_url=url, webhook=target)
+    app = make_api_app(state, service_url="http://127.0.0.1:5003")
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    yield WithWebhooks(state, url, receiver)
+    server.stop()
+    io_loop.run_sync(state.close, timeout=5)
+    io_loop.run_sync(server.close_all_connections, timeout=5)
+
+
+@pytest.fixture
+def browser_like(io_loop: tornado.ioloop.IOLoop) -> Iterator[tornado.httpclient.AsyncHTTPClient]:
+    """An HTTP client that does not follow redirects, to look at where pages send you."""
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    yield http
+    http.close()

@@ -11,6 +11,7 @@ from typing import Any
 
 import stripe
 
+from sandbox import checkout_request
 from sandbox.state import SandboxState
 
 KEY = "sk_test_sandboxTests0000abcd"
@@ -38,3 +39,55 @@ def session_params(project: str = "proj_1", **changes: Any) -> Any:
         "expires_at": int(time.time()) + 3600,
     }
     return base | changes
+
+
+WEBHOOK_SECRET = "whsec_sandboxDeliveryTests"
+
+
+@dataclass
+class Received:
+    """One request the webhook receiver got: when, its headers and its exact body."""
+
+    at: float
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A tiny webhook endpoint: answers each request with the next planned (status, delay)
+    and then 200; records what it got."""
+
+    url: str
+    got: list[Received]
+    plan: list[tuple[int, float]]
+
+
+@dataclass
+class WithWebhooks:
+    state: SandboxState
+    url: str
+    receiver: Receiver
+
+
+def open_session(
+    state: SandboxState,
+    project: str = "proj_1",
+    *,
+    success_url: str = "https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+    cancel_url: str = "https://app.example/cancelled",
+) -> str:
+    """A session made the way POST /v1/checkout/sessions makes it (same parser)."""
+    params = {
+        "mode": "payment",
+        "line_items[0][price]": PRICE,
+        "line_items[0][quantity]": "1",
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "client_reference_id": project,
+        "metadata[project_id]": project,
+        "payment_intent_data[metadata][project_id]": project,
+        "expires_at": str(int(time.time()) + 3600),
+    }
+    session = state.create_session(checkout_request.parse(params, price_id=PRICE))
+    return str(session["id"])

@@ -1,0 +1,205 @@
+"""The whole payment flow in a real headless browser (Debian's chromium, driven by
+Playwright): the sandbox's demo page calls the real service (`python -m service`) across
+origins (CORS), the browser pays on the sandbox's hosted checkout page, the sandbox delivers
+signed webhooks to the service, and the success page polls the service until `paid`.
+
+Screenshots of every step go to test-artifacts/. Without chromium this test fails: CI and
+`make test` install it (`make chromium`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, new_id
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from processes import ServiceProcess, free_port, service_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class Stack:
+    service_url: str
+    sandbox_url: str
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{what} exited during start-up"
+        try:
+            if _get(url)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{what} never answered {url}")
+
+
+@pytest.fixture(scope="module")
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The service and the sandbox as `make run` starts them, on free ports."""
+    port, sandbox_port = free_port(), free_port()
+    service_url = f"http://127.0.0.1:{port}"
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    with log.open("wb") as out:
+        sandbox = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "sandbox", "--port", str(sandbox_port)),
+                *("--api-key", SECRET_KEY, "--price-id", PRICE_ID),
+                *("--webhook-url", f"{service_url}/webhooks/stripe"),
+                *("--webhook-secret", WEBHOOK_SECRET, "--webhook-retry-base", "0.2"),
+                *("--service-url", service_url),
+            ],
+            cwd=ROOT,
+            env=os.environ | {"PYTHONPATH": str(ROOT)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    service = ServiceProcess(
+        service_environment(
+            database_url,
+            sandbox_url,
+            port,
+            STRIPE_SUCCESS_URL=f"{sandbox_url}/demo/success?session_id={{CHECKOUT_SESSION_ID}}",
+            STRIPE_CANCEL_URL=f"{sandbox_url}/demo/cancelled",
+            CORS_ALLOWED_ORIGINS=f"{sandbox_url},http://localhost:{sandbox_port}",
+        )
+    )
+    try:
+        _wait_until_up(f"{sandbox_url}/demo", sandbox, "the sandbox")
+        service.start()
+        assert service.process is not None
+        _wait_until_up(f"{service_url}/health", service.process, "the service")
+        yield Stack(service_url, sandbox_url)
+    finally:
+        service.stop()
+        sandbox.terminate()
+        sandbox.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make chromium` (apt-get install -y chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    yield page
+    context.close()
+    assert failed == [], f"requests that failed in the browser: {failed}"
+
+
+def shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def status_at_service(stack: Stack, project: str) -> str:
+    code, body = _get(f"{stack.service_url}/api/projects/{project}/payment")
+    assert code == 200, body
+    return str(json.loads(body)["status"])
+
+
+def buy(page: Page, stack: Stack, project: str, prefix: str) -> None:
+    """Demo page → project id → Buy → the sandbox's hosted checkout page."""
+    page.goto(f"{stack.sandbox_url}/demo")
+    page.fill("#project-id", project)
+    shot(page, f"{prefix}-1-demo")
+    page.click("#buy")
+    page.wait_for_url(f"{stack.sandbox_url}/c/pay/cs_test_*")
+    expect(page.locator("#project")).to_have_text(project)
+    expect(page.locator("#price")).to_have_text("2,500.00 USD")
+
+
+def test_card_payment_in_a_real_browser_ends_paid(page: Page, stack: Stack) -> None:
+    project = new_id("proj_browser_card")
+    buy(page, stack, project, "card")
+    shot(page, "card-2-checkout")
+    session_id = page.url.rsplit("/", 1)[1]
+
+    page.click("#pay-card")
+    page.wait_for_url(f"{stack.sandbox_url}/demo/success?session_id={session_id}")
+    expect(page.locator("#project")).to_have_text(project)
+    expect(page.locator("#status")).to_have_attribute("data-status", "paid", timeout=15_000)
+    shot(page, "card-3-success-paid")
+    assert status_at_service(stack, project) == "paid"
+
+    # The dashboard shows the event and the service's 200 for its delivery.
+    page.goto(f"{stack.sandbox_url}/dashboard")
+    row = page.locator(f"#session-{session_id}")
+    expect(row.locator(".payment-status")).to_have_text("paid")
+    expect(page.locator("#events")).to_contain_text("checkout.session.completed")
+    expect(page.locator("#events .attempt").first).to_contain_text("→ 200")
+    shot(page, "card-4-dashboard")
+
+
+def test_bank_debit_in_a_real_browser_is_processing_then_paid(page: Page, stack: Stack) -> None:
+    project = new_id("proj_browser_bank")
+    buy(page, stack, project, "bank")
+    page.select_option("#bank-outcome", "succeed-2")
+    shot(page, "bank-2-checkout")
+
+    paid_at = time.monotonic()
+    page.click("#pay-bank")
+    page.wait_for_url(f"{stack.sandbox_url}/demo/success?session_id=*")
+    status = page.locator("#status")
+    expect(status).to_have_attribute("data-status", "processing", timeout=10_000)
+    shot(page, "bank-3-success-processing")
+    expect(status).to_have_attribute("data-status", "paid", timeout=15_000)
+    assert time.monotonic() - paid_at >= 2  # the bank debit settled after the chosen delay
+    expect(page.locator("#history")).to_contain_text("processing → paid")
+    shot(page, "bank-4-success-paid")
+    assert status_at_service(stack, project) == "paid"
+
+
+def test_cancel_in_a_real_browser_returns_to_the_shop(page: Page, stack: Stack) -> None:
+    project = new_id("proj_browser_cancel")
+    buy(page, stack, project, "cancel")
+    page.click("#cancel")
+    page.wait_for_url(f"{stack.sandbox_url}/demo/cancelled")
+    expect(page.locator("h1")).to_have_text("Payment cancelled")
+    shot(page, "cancel-2-cancelled")
+    assert status_at_service(stack, project) == "pending"
