@@ -7,12 +7,10 @@ itself, re-sending the same Idempotency-Key.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import stripe
 
 from service.config import Settings
@@ -94,13 +92,6 @@ def _failure(doing: str, error: stripe.StripeError) -> StripeFailed:
 def make_stripe_client(settings: Settings) -> tuple[stripe.StripeClient, stripe.HTTPXClient]:
     """A client bound to the running event loop; close the HTTPX client at shutdown."""
     http = stripe.HTTPXClient(timeout=settings.stripe_timeout_seconds)
-    # The SDK's HTTPX client keeps httpx's default 20 idle connections; under a burst of
-    # checkouts it then opens and closes connections to Stripe constantly. Same TLS settings
-    # (the SDK's CA bundle), more connections kept alive. The SDK offers no argument for it.
-    http._client_async = httpx.AsyncClient(
-        verify=ssl.create_default_context(cafile=stripe.ca_bundle_path),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=100),
-    )
     client = stripe.StripeClient(
         settings.stripe_secret_key,
         http_client=http,
