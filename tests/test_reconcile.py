@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, event_for, new_id
+from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import deliver, history, status_of
+from processes import free_port, service_environment
 
 from service.handlers import AppContext
 from service.reconcile import parse_window, reconcile
@@ -87,16 +88,7 @@ async def test_the_command_reconciles_and_prints_a_summary(
 ) -> None:
     project = new_id()
     missed(stripe_api, "checkout.session.completed.paid", project)
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")} | {
-        "DATABASE_URL": database_url,
-        "STRIPE_SECRET_KEY": SECRET_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_PRODUCT_PRICE_ID": stripe_api.state.price_id,
-        "STRIPE_SUCCESS_URL": "https://app.example/paid",
-        "STRIPE_CANCEL_URL": "https://app.example/cancelled",
-        "STRIPE_API_BASE": stripe_api.url,
-        "PYTHONPATH": str(ROOT),
-    }
+    environment = service_environment(database_url, stripe_api, free_port())
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "service", "reconcile", "--since", "2h"],

@@ -15,6 +15,7 @@ from typing import Any
 import tornado.httpclient
 import tornado.testing
 from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, event_for, new_id
+from processes import free_port, service_environment
 
 from service import db
 from service.handlers import AppContext
@@ -29,12 +30,6 @@ PII = [
     "Grace Hopper",
     "+14155550123",
 ]
-
-
-def free_port() -> int:
-    sock, port = tornado.testing.bind_unused_port()
-    sock.close()
-    return int(port)
 
 
 async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) -> None:
@@ -58,19 +53,9 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
 ) -> None:
     port, metrics_port = free_port(), free_port()
     log_path = tmp_path / "service.log"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("STRIPE_")} | {
-        "DATABASE_URL": database_url,
-        "STRIPE_SECRET_KEY": SECRET_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_PRODUCT_PRICE_ID": stripe_api.state.price_id,
-        "STRIPE_SUCCESS_URL": "https://app.example/paid",
-        "STRIPE_CANCEL_URL": "https://app.example/cancelled",
-        "STRIPE_API_BASE": stripe_api.url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "METRICS_PORT": str(metrics_port),
-        "PYTHONPATH": str(ROOT),
-    }
+    environment = service_environment(
+        database_url, stripe_api, port, METRICS_PORT=str(metrics_port)
+    )
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "service"],
