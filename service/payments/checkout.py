@@ -20,6 +20,7 @@ from service.errors import CheckoutBusy, DatabaseUnavailable, ProjectNotPayable,
 from service.logs import request_id_var
 from service.payments.common import (
     StatusChange,
+    connection,
     log,
     log_change,
     transaction,
@@ -111,7 +112,7 @@ async def _claim_first_checkout(
     """One statement for the common case, a project never seen before; None otherwise."""
     now = datetime.now(UTC)
     claim = _new_attempt(settings, project_id, now)
-    async with transaction(pool) as conn:
+    async with connection(pool) as conn:
         key = await queries.claim_first_checkout(
             conn,
             project_id=project_id,
@@ -131,7 +132,7 @@ async def _store_first_session(
 ) -> CheckoutResult | None:
     """One statement: the new project, its session, the attempt marked stored, the audit
     row. None when the project appeared meanwhile; the locked path then decides."""
-    async with transaction(pool) as conn:
+    async with connection(pool) as conn:
         created = await queries.store_first_session(
             conn,
             project_id=project_id,

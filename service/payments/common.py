@@ -37,8 +37,16 @@ def validate_project_id(value: object) -> str:
 @asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """One transaction on a pooled connection; an unreachable database becomes one error."""
+    async with connection(pool) as conn, conn.transaction():
+        yield conn
+
+
+@asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection for ONE statement, which PostgreSQL runs atomically by itself:
+    no BEGIN and COMMIT round trips around it."""
     try:
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn:
             yield conn
     except Exception as error:
         if is_unavailable(error):

@@ -13,7 +13,13 @@ from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
 from service.logs import request_id_var
-from service.payments.common import StatusChange, log_change, transaction, validate_project_id
+from service.payments.common import (
+    StatusChange,
+    connection,
+    log_change,
+    transaction,
+    validate_project_id,
+)
 from service.stripe_gateway import StripeGateway
 from service.transitions import PENDING, next_status
 from service.webhook_events import StripeEvent, payment_details
@@ -40,13 +46,13 @@ async def payment_status(
     on the success page before the webhook does; what Stripe says is applied through the
     same status table, and the webhook arriving later is a no-op."""
     validate_project_id(project_id)
-    async with transaction(pool) as conn:
+    async with connection(pool) as conn:
         row = await queries.get_project_payment(conn, project_id=project_id)
     if row is None:
         raise ProjectNotFound("no checkout was ever started for this project")
     confirm = row["status"] == PENDING and settings.stripe_confirm_interval_seconds > 0
     if confirm and await _confirm_with_stripe(pool, queries, gateway, settings, project_id):
-        async with transaction(pool) as conn:
+        async with connection(pool) as conn:
             row = await queries.get_project_payment(conn, project_id=project_id)
     return ProjectPayment(row["project_id"], row["status"], row["updated_at"])
 
@@ -60,7 +66,7 @@ async def _confirm_with_stripe(
 ) -> bool:
     """True when Stripe's view of the session changed the project's status."""
     checked_before = datetime.now(UTC) - timedelta(seconds=settings.stripe_confirm_interval_seconds)
-    async with transaction(pool) as conn:
+    async with connection(pool) as conn:
         session_id = await queries.claim_stripe_check(
             conn, project_id=project_id, checked_before=checked_before
         )
