@@ -3,36 +3,90 @@ kubernetes-validate), and the properties a payment service needs in production."
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
+import os
+import re
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from service.config import ConfigError, Settings, load_settings
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
-KUBERNETES_VERSION = "1.30"
+# The oldest Kubernetes these manifests promise to work on, and the newest the validator knows.
+KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 SECRET_FILES = {
     "STRIPE_SECRET_KEY_FILE",
     "STRIPE_WEBHOOK_SECRET_FILE",
     "DATABASE_URL_FILE",
 }
+APP_UID = 10001  # the Dockerfile's appuser
+# Anything shaped like a credential: never inline in a ConfigMap or a container's env.
+SECRET_SHAPED = re.compile(r"(sk|rk)_(test|live)_|whsec_|postgres(ql)?://", re.IGNORECASE)
+# Settings the service reads; cleared so that the runner's own environment cannot leak in.
+SETTING_PREFIXES = (
+    "STRIPE_",
+    "DATABASE_URL",
+    "DB_",
+    "HOST",
+    "PORT",
+    "CHECKOUT_",
+    "WEBHOOK_",
+    "CORS_",
+    "LOG_LEVEL",
+    "WEB_CONCURRENCY",
+    "METRICS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+
+Document = dict[str, Any]
 
 
-def documents() -> list[tuple[str, dict[str, Any]]]:
-    found = []
+def documents() -> list[tuple[str, Document]]:
+    found: list[tuple[str, Document]] = []
     for path in sorted(DEPLOY.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if document:
+                assert isinstance(document, dict), path.name
                 found.append((path.name, document))
     return found
 
 
-def by_kind(kind: str) -> dict[str, Any]:
+def by_kind(kind: str) -> Document:
     [document] = [d for _, d in documents() if d.get("kind") == kind]
     return document
 
 
+def pod_spec(kind: str) -> Document:
+    spec: Document = by_kind(kind)["spec"]["template"]["spec"]
+    return spec
+
+
+def only_container(kind: str) -> Document:
+    [container] = pod_spec(kind)["containers"]
+    assert isinstance(container, dict)
+    return container
+
+
+def test_deploy_has_the_expected_manifests() -> None:
+    kinds = sorted(d["kind"] for _, d in documents())
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "Deployment",
+            "Job",
+            "Kustomization",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+        ]
+    )
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize(
     ("name", "document"),
     [
@@ -41,8 +95,26 @@ def by_kind(kind: str) -> dict[str, Any]:
         if doc.get("kind") != "Kustomization"
     ],
 )
-def test_manifest_is_valid_kubernetes(name: str, document: dict[str, Any]) -> None:
-    kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+def test_manifest_is_valid_kubernetes(name: str, document: Document, version: str) -> None:
+    kubernetes_validate.validate(document, version, strict=True)
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        pytest.param(lambda d: d["spec"].update(replicas="two"), id="wrong-type"),
+        pytest.param(lambda d: d["spec"].update(replcas=2), id="unknown-field"),
+        pytest.param(
+            lambda d: d["spec"]["template"]["spec"]["containers"][0].pop("name"), id="missing"
+        ),
+    ],
+)
+def test_the_validator_rejects_a_broken_manifest(break_it: Any) -> None:
+    """Guards against a validator that silently accepts everything."""
+    broken = copy.deepcopy(by_kind("Deployment"))
+    break_it(broken)
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[0], strict=True)
 
 
 def test_the_kustomization_lists_every_manifest_but_the_example_secret() -> None:
@@ -50,79 +122,196 @@ def test_the_kustomization_lists_every_manifest_but_the_example_secret() -> None
     listed = set(kustomization["resources"])
     on_disk = {p.name for p in DEPLOY.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk - {"secret.example.yaml"}
-
-
-def _pod(kind: str) -> dict[str, Any]:
-    spec: dict[str, Any] = by_kind(kind)["spec"]["template"]["spec"]
-    return spec
+    assert "secret.example.yaml" in on_disk
 
 
 @pytest.mark.parametrize("kind", ["Deployment", "Job"])
 def test_pods_run_locked_down_with_secrets_only_as_files(kind: str) -> None:
-    pod = _pod(kind)
+    pod = pod_spec(kind)
     assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["runAsUser"] == APP_UID
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    # 0400 secret files stay root-owned and unreadable by the app user unless fsGroup makes
+    # them group-readable (0440) by a group the process is in.
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
     assert pod["automountServiceAccountToken"] is False
-    [container] = pod["containers"]
+    container = only_container(kind)
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] is True
     assert security["allowPrivilegeEscalation"] is False
     assert security["capabilities"]["drop"] == ["ALL"]
+    assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
     assert "memory" in container["resources"]["limits"]
-    mounts = {m["name"]: m for m in container["volumeMounts"]}
-    assert mounts["secrets"]["readOnly"] is True
-    secret_dir = mounts["secrets"]["mountPath"]
-    [secret_volume] = [v for v in pod["volumes"] if v["name"] == "secrets"]
-    assert secret_volume["secret"]["defaultMode"] == 0o400
+
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    [secret_mount] = [m for m in mounts.values() if "secret" in volumes[m["name"]]]
+    assert secret_mount["readOnly"] is True
+    secret_volume = volumes[secret_mount["name"]]["secret"]
+    assert secret_volume["defaultMode"] == 0o400
+    assert secret_volume["secretName"] == by_kind("Secret")["metadata"]["name"]
+
+    secret_keys = set(by_kind("Secret")["stringData"])
     for variable in container.get("env", []):
-        assert "valueFrom" not in variable
-        if variable["name"].endswith("_FILE"):
-            assert variable["value"].startswith(secret_dir + "/")
-        assert (
-            not variable["name"].startswith(("STRIPE_SECRET_KEY", "DATABASE_URL"))
-            or variable["name"] in SECRET_FILES
-        )
+        assert "valueFrom" not in variable, variable["name"]
+        value = str(variable.get("value", ""))
+        assert not SECRET_SHAPED.search(value), variable["name"]
+        if variable["name"] in SECRET_FILES:
+            path = PurePosixPath(value)
+            assert path.parent == PurePosixPath(secret_mount["mountPath"])
+            assert path.name in secret_keys
+            if "items" in secret_volume:
+                assert path.name in {item["path"] for item in secret_volume["items"]}
+        else:
+            assert not variable["name"].startswith(
+                ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK", "DATABASE_URL")
+            )
+
+
+def test_the_configmap_holds_no_secret() -> None:
+    config = by_kind("ConfigMap")["data"]
+    for forbidden in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
+        assert not any(name.startswith(forbidden) for name in config)
+    for name, value in config.items():
+        assert isinstance(value, str), name  # ConfigMap data must be strings
+        assert not SECRET_SHAPED.search(value), name
+
+
+def test_the_example_secret_is_obviously_fake() -> None:
+    secret = by_kind("Secret")
+    assert "EXAMPLE" in (DEPLOY / "secret.example.yaml").read_text(encoding="utf-8")
+    for key, value in secret["stringData"].items():
+        assert "REPLACE_ME" in value, key
 
 
 def test_the_deployment_is_replicated_probed_and_drains() -> None:
     deployment = by_kind("Deployment")
     assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
-    pod = _pod("Deployment")
-    [container] = pod["containers"]
+    pod = pod_spec("Deployment")
+    container = only_container("Deployment")
+    assert container.get("args", ["serve"]) == ["serve"]
     assert {e["name"] for e in container["env"]} >= SECRET_FILES
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"]["path"] == "/health"
+    assert {"configMapRef": {"name": by_kind("ConfigMap")["metadata"]["name"]}} in container[
+        "envFrom"
+    ]
+    http_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+    for probe in (readiness, liveness):
+        assert probe["httpGet"]["path"] == "/health"
+        assert http_ports.get(probe["httpGet"]["port"], probe["httpGet"]["port"]) == 5003
+        assert probe["timeoutSeconds"] > 2  # /health answers within 2 s
+    # Lenient liveness: a database blip makes pods unready long before it restarts them.
+    assert liveness["failureThreshold"] * liveness["periodSeconds"] >= 60
     assert (
-        container["livenessProbe"]["failureThreshold"]
-        > container["readinessProbe"]["failureThreshold"]
+        liveness["failureThreshold"] * liveness["periodSeconds"]
+        > readiness["failureThreshold"] * readiness["periodSeconds"]
     )
-    assert pod["terminationGracePeriodSeconds"] > 30 + 5  # drain + preStop
-    config = by_kind("ConfigMap")["data"]
-    for forbidden in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
-        assert forbidden not in config
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    assert pod["terminationGracePeriodSeconds"] >= 30 + int(pre_stop[1])  # drain + preStop
+    [spread] = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        spread["labelSelector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_the_pdb_keeps_one_pod_of_the_deployment() -> None:
+    pdb = by_kind("PodDisruptionBudget")
+    deployment = by_kind("Deployment")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert (
+        pdb["spec"]["selector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert deployment["spec"]["replicas"] > pdb["spec"]["minAvailable"]
 
 
 def test_the_migration_job_runs_migrate_with_only_the_database_secret() -> None:
-    [container] = _pod("Job")["containers"]
+    job = by_kind("Job")
+    assert job["spec"]["backoffLimit"] >= 1
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    container = only_container("Job")
+    assert container["image"] == only_container("Deployment")["image"]
     assert container["args"] == ["migrate"]
+    assert "command" not in container  # the image's `python -m service` entrypoint
     assert {e["name"] for e in container["env"]} & SECRET_FILES == {"DATABASE_URL_FILE"}
 
 
 def test_the_service_reaches_the_deployments_http_port() -> None:
     service = by_kind("Service")
     deployment = by_kind("Deployment")
+    assert service["spec"]["type"] == "ClusterIP"
     assert (
         service["spec"]["selector"].items()
         <= deployment["spec"]["template"]["metadata"]["labels"].items()
     )
-    [container] = _pod("Deployment")["containers"]
+    container = only_container("Deployment")
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    [http] = [p for p in service["spec"]["ports"] if p["name"] == "http"]
-    assert http["targetPort"] in ports
-    assert ports[http["targetPort"]] == 5003
-    pdb = by_kind("PodDisruptionBudget")
-    assert (
-        pdb["spec"]["selector"]["matchLabels"].items()
-        <= deployment["spec"]["template"]["metadata"]["labels"].items()
-    )
+    [http] = [p for p in service["spec"]["ports"] if p["port"] == 80]
+    assert ports.get(http["targetPort"], http["targetPort"]) == 5003
+
+
+def _environment_of(
+    kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, overrides: dict[str, str]
+) -> None:
+    """The container's environment (ConfigMap + env) with its secret files written from the
+    example Secret into tmp_path, as the kubelet would mount them."""
+    for name in list(os.environ):
+        if name.startswith(SETTING_PREFIXES):
+            monkeypatch.delenv(name)
+    for key, value in by_kind("Secret")["stringData"].items():
+        (tmp_path / key).write_text(overrides.get(key, value) + "\n", encoding="utf-8")
+    container = only_container(kind)
+    environment: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        assert source["configMapRef"]["name"] == by_kind("ConfigMap")["metadata"]["name"]
+        environment.update(by_kind("ConfigMap")["data"])
+    for variable in container.get("env", []):
+        value = variable["value"]
+        if variable["name"] in SECRET_FILES:
+            value = str(tmp_path / PurePosixPath(value).name)
+        environment[variable["name"]] = value
+    environment.update((k, v) for k, v in overrides.items() if k.isupper())
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+
+def _load(purpose: str, tmp_path: Path) -> Settings:
+    return load_settings(env_file=tmp_path / "no.env", purpose=purpose)
+
+
+def test_the_placeholders_are_refused_by_the_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Applied as shipped, the service refuses to start rather than run on fake values."""
+    _environment_of("Deployment", monkeypatch, tmp_path, {})
+    with pytest.raises(ConfigError) as refused:
+        _load("serve", tmp_path)
+    assert set(refused.value.problems) == {"STRIPE_PRODUCT_PRICE_ID", "STRIPE_SECRET_KEY_FILE"}
+
+
+def test_the_configmap_and_secret_files_configure_the_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real = {"stripe-secret-key": "sk_test_abc123", "STRIPE_PRODUCT_PRICE_ID": "price_1Abc"}
+    _environment_of("Deployment", monkeypatch, tmp_path, real)
+    settings = _load("serve", tmp_path)
+    assert settings.port == 5003
+    assert settings.stripe_secret_key == "sk_test_abc123"
+    assert settings.stripe_webhook_secrets == ("whsec_REPLACE_ME",)
+    assert settings.database_url.startswith("postgresql://")
+    assert settings.metrics_port != settings.port
+    assert settings.web_concurrency == 1 or settings.metrics_port is None
+
+
+def test_the_migration_jobs_environment_configures_migrate(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _environment_of("Job", monkeypatch, tmp_path, {})
+    settings = _load("migrate", tmp_path)
+    assert settings.database_url.startswith("postgresql://")
