@@ -683,7 +683,10 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("asyncpg (queries, pool, protocol)", ("asyncpg/",)),
     ("aiosql", ("aiosql/",)),
     ("Stripe SDK (requests, responses)", ("stripe/",)),
-    ("httpx/httpcore (HTTP client)", ("httpx/", "httpcore/", "h11/", "anyio/", "sniffio/")),
+    (
+        "HTTP client (aiohttp; httpx/httpcore before)",
+        ("aiohttp/", "yarl/", "multidict/", "httpx/", "httpcore/", "h11/", "anyio/", "sniffio/"),
+    ),
     ("domain (service/*)", ("service/",)),
     ("Tornado HTTP (parse, route, write)", ("tornado/",)),
 )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from datetime import timedelta
 
-from service import db
+from service import db, eventloop
 from service.app import serve
 from service.config import ConfigError, Settings, load_settings
 from service.errors import DatabaseUnavailable, StripeFailed
@@ -55,9 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level)
 
     if args.command == "migrate":
-        return asyncio.run(_migrate(settings))
+        return eventloop.run(_migrate(settings), settings.event_loop)
     if args.command == "reconcile":
-        return asyncio.run(_reconcile(settings, window, dry_run=args.dry_run))
+        return eventloop.run(
+            _reconcile(settings, window, dry_run=args.dry_run), settings.event_loop
+        )
     workers = getattr(args, "workers", None) or settings.web_concurrency
     if workers > 1 and settings.metrics_port and not multiprocess_dir():
         print(
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     if workers > 1:
         return run_workers(settings, workers)
     try:
-        asyncio.run(serve(settings))
+        eventloop.run(serve(settings), settings.event_loop)
     except Exception:
         logging.getLogger("service").exception("start-up failed")
         return 1

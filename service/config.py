@@ -18,6 +18,8 @@ from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
 
+from service.eventloop import EVENT_LOOPS
+
 STRIPE_API_BASE_DEFAULT = "https://api.stripe.com"
 
 _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
@@ -59,6 +61,7 @@ class Settings:
     web_concurrency: int = 1
     stripe_confirm_interval_seconds: float = 5.0
     metrics_port: int | None = None
+    event_loop: str = "uvloop"
 
     @property
     def stripe_livemode(self) -> bool:
@@ -122,6 +125,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         "STRIPE_CONFIRM_INTERVAL_SECONDS", 5.0, validate=Range(min=0, max=3600)
     )
     web_concurrency = env.int("WEB_CONCURRENCY", 1, validate=Range(min=1, max=64))
+    event_loop = env.str("EVENT_LOOP", "uvloop", validate=OneOf(EVENT_LOOPS))
     log_level = env.str(
         "LOG_LEVEL",
         "INFO",
@@ -168,6 +172,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         web_concurrency=web_concurrency,
         stripe_confirm_interval_seconds=confirm_interval,
         metrics_port=metrics_port,
+        event_loop=event_loop,
     )
 
 

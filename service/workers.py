@@ -7,7 +7,6 @@ SIGINT to every worker and restarts a worker that dies on its own.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -17,6 +16,7 @@ import time
 
 import tornado.netutil
 
+from service import eventloop
 from service.app import serve
 from service.config import Settings
 from service.metrics import serve_metrics, worker_exited
@@ -32,7 +32,7 @@ def _start_worker(settings: Settings, sockets: list[socket.socket]) -> int:
     if pid == 0:  # the worker: never returns into the supervisor's code
         code = 0
         try:
-            asyncio.run(serve(settings, sockets))
+            eventloop.run(serve(settings, sockets), settings.event_loop)
         except BaseException:
             log.exception("worker failed")
             code = 1

@@ -35,6 +35,7 @@ OPTIONAL = [
     "STRIPE_MAX_NETWORK_RETRIES",
     "DB_CONNECT_TIMEOUT_SECONDS",
     "DB_STATEMENT_CACHE_SIZE",
+    "EVENT_LOOP",
 ]
 
 
@@ -58,6 +59,7 @@ def test_good_configuration_loads_with_defaults(env: pytest.MonkeyPatch) -> None
     assert settings.webhook_tolerance_seconds == 300
     assert settings.cors_allowed_origins == ()
     assert settings.stripe_webhook_secrets == ("whsec_abcdefSECRETVALUE",)
+    assert settings.event_loop == "uvloop"
 
 
 def test_repr_of_settings_shows_no_secret(env: pytest.MonkeyPatch) -> None:
@@ -96,6 +98,7 @@ def test_every_missing_variable_is_named_at_once(env: pytest.MonkeyPatch) -> Non
         ("CORS_ALLOWED_ORIGINS", "*"),
         ("LOG_LEVEL", "LOUD"),
         ("DB_POOL_MAX_SIZE", "0"),
+        ("EVENT_LOOP", "trio"),
     ],
 )
 def test_an_invalid_value_is_named_without_its_value(

@@ -10,6 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+import tornado.httpserver
+import tornado.web
 from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import status_of
 from processes import free_port
@@ -85,3 +87,47 @@ async def test_health_and_webhooks_are_served_while_stripe_hangs(
     assert time.monotonic() - started < 0.5
     assert not stuck.done()
     assert (await stuck).code == 502
+
+
+class _OddStripe(tornado.web.RequestHandler):
+    """Answers every checkout with 200 and a body that is not a usable session."""
+
+    def initialize(self, body: bytes) -> None:
+        self.body = body
+
+    def post(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(self.body)
+
+
+@pytest.fixture(
+    params=[
+        b'{"id": "cs_test_nourl", "object": "checkout.session", "expires_at": 1999999999}',
+        b'{"id": "cs_test_badexpiry", "url": "https://checkout.stripe.com/x", "expires_at": "x"}',
+        b"[]",
+    ],
+    ids=["no-url", "expiry-not-a-number", "not-an-object"],
+)
+def odd_stripe(make_ctx: Any, settings: Settings, request: pytest.FixtureRequest) -> Any:
+    """A service whose Stripe answers the checkout 200 with an unusable body."""
+    port = free_port()
+    server = tornado.httpserver.HTTPServer(
+        tornado.web.Application([(r"/v1/checkout/sessions", _OddStripe, {"body": request.param})])
+    )
+    server.listen(port, "127.0.0.1")
+    yield make_ctx(replace(settings, stripe_api_base=f"http://127.0.0.1:{port}"))
+    server.stop()
+
+
+async def test_a_200_without_a_usable_session_is_a_502_and_stores_nothing(
+    odd_stripe: AppContext,
+) -> None:
+    from service.errors import ProjectNotFound, StripeFailed  # noqa: PLC0415
+    from service.payments import payment_status, start_checkout  # noqa: PLC0415
+
+    ctx = odd_stripe
+    project = new_id()
+    with pytest.raises(StripeFailed, match="Stripe answered"):
+        await start_checkout(ctx.pool, ctx.queries, ctx.gateway, ctx.settings, project)
+    with pytest.raises(ProjectNotFound):
+        await payment_status(ctx.pool, ctx.queries, ctx.gateway, ctx.settings, project)
