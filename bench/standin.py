@@ -3,6 +3,8 @@
 `python -m sandbox` has no flag for a delay, so this runs the stand-in's own app with
 `faults.delay_seconds` set. bench/run.py starts it as a process of its own, so that it does
 not share an event loop (or a core's time slice) with the service or the load generator.
+It runs on uvloop, as the service does: its CPU comes out of the same two cores, and every
+millisecond it spends per request shows up as the service's latency.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import signal
 
 import tornado.httpserver
 import tornado.netutil
+import uvloop
 
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
@@ -42,7 +45,7 @@ def main() -> None:
     parser.add_argument("--price-id", required=True)
     parser.add_argument("--delay", type=float, default=0.2, help="seconds before each answer")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.api_key, args.price_id, args.delay))
+    uvloop.run(serve(args.port, args.api_key, args.price_id, args.delay))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import socket
 from dataclasses import replace
 
 import tornado.httpserver
+import tornado.ioloop
 import tornado.web
 
 from service import db
@@ -31,6 +32,9 @@ log = logging.getLogger("service.app")
 
 # How long a stopping process lets in-flight requests (a checkout waiting on Stripe) finish.
 SHUTDOWN_GRACE_SECONDS = 30.0
+# How often the pool gauges are sampled: counting idle connections walks the whole pool, too
+# much work to repeat on every request.
+POOL_SAMPLE_MILLISECONDS = 1000
 
 
 def make_app(ctx: AppContext) -> tornado.web.Application:
@@ -90,6 +94,11 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     )
     if settings.metrics_port and not multiprocess_dir():
         serve_metrics(settings.metrics_port, settings.host, metrics.registry)
+    metrics.observe_pool(pool)
+    pool_sampler = tornado.ioloop.PeriodicCallback(
+        lambda: metrics.observe_pool(pool), POOL_SAMPLE_MILLISECONDS
+    )
+    pool_sampler.start()
     server = make_server(make_app(ctx))
     if sockets is None:
         server.listen(settings.port, address=settings.host)
@@ -120,6 +129,7 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     except TimeoutError:
         log.warning("in-flight requests did not finish in time")
     await server.close_all_connections()
+    pool_sampler.stop()
     await http.close_async()  # type: ignore[no-untyped-call]
     await pool.close()
     log.info("stopped", extra={"fields": {"event": "stopped"}})

@@ -7,7 +7,6 @@ with the status chosen in `status_for`, the one place where domain errors become
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from http.client import responses
 from typing import Any, ClassVar
 
 import asyncpg
+import orjson
 import tornado.web
 
 from service import payments
@@ -110,21 +110,18 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self._in_flight = True
-        ctx.in_flight.enter()
         self.request_id = request_id_from(self.request.headers.get("X-Request-ID"))
 
-    def on_finish(self) -> None:
-        self._leave()
-
-    def on_connection_close(self) -> None:
-        # A client gone mid-body never reaches on_finish; it is no longer in flight either.
-        self._leave()
-        super().on_connection_close()
-
-    def _leave(self) -> None:
-        if self._in_flight:
-            self._in_flight = False
+    async def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> None:
+        # In flight from the handler's start to its very end, whether or not the caller is
+        # still connected: a checkout whose caller hung up still stores the session Stripe
+        # made, and a stopping process waits for that before it closes the pool. (on_finish
+        # is never reached when a streamed body is cut off; on_connection_close comes while
+        # the handler may still be running.)
+        self.ctx.in_flight.enter()
+        try:
+            await super()._execute(transforms, *args, **kwargs)
+        finally:
             self.ctx.in_flight.leave()
 
     def set_default_headers(self) -> None:
@@ -177,7 +174,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def render_json(self, body: dict[str, Any], status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(body, separators=(",", ":")))
+        self.finish(orjson.dumps(body))
 
 
 def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
@@ -315,8 +312,8 @@ class NotFoundHandler(BaseHandler):
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:  # also for nesting deeper than 1024 and non-UTF-8 bytes
         raise InvalidRequest("body must be a JSON object") from None
     if not isinstance(data, dict):
         raise InvalidRequest("body must be a JSON object")
@@ -331,7 +328,6 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         metrics = handler.ctx.metrics
         metrics.requests.labels(handler.route, handler.request.method, str(status)).inc()
         metrics.request_seconds.labels(handler.route).observe(duration)
-        metrics.observe_pool(handler.ctx.pool)
     level = logging.INFO if status < 500 else logging.ERROR
     log.log(
         level,

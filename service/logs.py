@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
@@ -44,7 +44,7 @@ def request_id_from(header: str | None) -> str:
     """Honour a caller's X-Request-ID when it is a sane token; otherwise make one."""
     if header and _REQUEST_ID.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits, like uuid4().hex, at a quarter of its cost
 
 
 class JsonFormatter(logging.Formatter):

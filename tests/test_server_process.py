@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,10 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
         ]:
             assert line in metrics, line
         assert "payment_db_pool_connections_in_use" in metrics
+        # Sampled once a second (and at start): the pool holds at least its minimum size.
+        pool_sizes = re.findall(r"^payment_db_pool_connections (\S+)$", metrics, re.MULTILINE)
+        assert pool_sizes
+        assert float(pool_sizes[0]) >= 1
         assert 'payment_http_request_duration_seconds_bucket{le="0.05",route="health"}' in metrics
         process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(process.wait, 20) == 0

@@ -106,3 +106,39 @@ async def test_sigterm_finishes_a_checkout_in_flight_and_exits_0(
     finally:
         http.close()
         service.stop()
+
+
+async def test_sigterm_waits_for_a_checkout_whose_caller_hung_up(
+    database_url: str, stripe_api: StripeStandIn, ctx: AppContext
+) -> None:
+    """The caller is gone, but Stripe will make the session: the stopping process still
+    stores it (and its audit row) before it closes the pool, and answers no 5xx on the way."""
+    stripe_api.state.faults.delay_seconds = 1.5
+    service = ServiceProcess(service_environment(database_url, stripe_api, free_port())).start()
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    project = new_id()
+    try:
+        await service.wait_healthy(http)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+        body = f'{{"project_id": "{project}"}}'.encode()
+        writer.write(
+            b"POST /api/checkout HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        await asyncio.sleep(0.5)  # the checkout is now waiting on "Stripe"
+        writer.close()  # the caller hangs up
+        await writer.wait_closed()
+        await asyncio.sleep(0.1)
+        service.signal(signal.SIGTERM)
+        assert await service.wait(15) == 0
+    finally:
+        http.close()
+        service.stop()
+    rows = await history(ctx, project)
+    assert [(r["from_status"], r["to_status"]) for r in rows] == [(None, "pending")]
+    assert service.log_path is not None
+    log = service.log_path.read_text()
+    assert '"status":500' not in log
+    assert "could not release" not in log
