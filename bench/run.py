@@ -962,16 +962,41 @@ def measure(
             rate: float = res["per_s"]
             return rate
 
+        standin_alone = Scenario()
+        for r in range(args.rounds):
+            with cpu_meter(procs) as cores:
+                res = run_wrk(
+                    f"http://127.0.0.1:{standin_port}/v1/checkout/sessions",
+                    "standin.lua",
+                    args.checkout_connections,
+                    args.duration,
+                    {
+                        "BENCH_PREFIX": f"bs-r{r}-",
+                        "BENCH_STRIPE_KEY": SECRET_KEY,
+                        "BENCH_PRICE_ID": PRICE_ID,
+                    },
+                )
+            if res["errors"] or res["timeouts"]:
+                raise BenchFailed(
+                    f"stand-in alone: {res['errors']} errors, {res['timeouts']} timeouts"
+                )
+            standin_alone.add(res["per_s"], res["p50_us"] / 1000, res["p99_us"] / 1000, cores)
+            log(f"Stripe stand-in alone: {res['per_s']:.0f} sessions/s")
+        results["standin_alone"] = standin_alone.summary()
+
         results["modes"] = {}
         for workers in modes:
             results["modes"][str(workers)] = measure_mode(
                 args, db, workdir, standin_port, standin_pid, workers, ceiling_round
             )
         results["ceiling"] = ceiling.summary()
+    ideal = args.checkout_connections / STRIPE_DELAY_SECONDS
+    alone = results["standin_alone"]["per_s"]
+    results["standin_alone_vs_ideal"] = {k: round(alone[k] / ideal, 3) for k in alone}
     for mode in results["modes"].values():
         crate = mode["checkout"]["per_s"]
-        ideal = args.checkout_connections / STRIPE_DELAY_SECONDS
         mode["checkout_vs_ideal"] = {k: round(crate[k] / ideal, 3) for k in crate}
+        mode["checkout_vs_standin_alone"] = round(crate["median"] / alone["median"], 3)
 
 
 def measure_mode(
@@ -1074,6 +1099,14 @@ def table(results: dict[str, Any]) -> str:
             "1.00",
             _cores(ceiling),
         ),
+        (
+            "Stripe stand-in alone (checkout)",
+            _fmt(results["standin_alone"]["per_s"]),
+            _fmt(results["standin_alone"]["p50_ms"], 0),
+            _fmt(results["standin_alone"]["p99_ms"], 0),
+            f"{results['standin_alone_vs_ideal']['median']:.2f} x ideal 320/s",
+            _cores(results["standin_alone"]),
+        ),
     ]
     for workers, mode in results["modes"].items():
         label = "1 process" if workers == "1" else f"{workers} workers"
@@ -1094,7 +1127,8 @@ def table(results: dict[str, Any]) -> str:
                 _fmt(checkout["per_s"]),
                 _fmt(checkout["p50_ms"], 0),
                 _fmt(checkout["p99_ms"], 0),
-                f"{mode['checkout_vs_ideal']['median']:.2f} x ideal 320/s",
+                f"{mode['checkout_vs_ideal']['median']:.2f} x ideal 320/s, "
+                f"{mode['checkout_vs_standin_alone']:.2f} x stand-in alone",
                 _cores(checkout),
             ),
             (
