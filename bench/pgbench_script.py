@@ -2,13 +2,12 @@
 
 The script is generated from the text of queries/*.sql, so pgbench runs byte for byte the
 statements the service runs (only the aiosql `-- name:` and comment lines are dropped).
-The transaction mirrors service/payments.py `_apply_once` for the benchmarked event, a
-`checkout.session.completed` (payment_status paid) for a project a checkout left `pending`:
+The transaction mirrors service/payments/events.py `_apply_once` for the benchmarked event,
+a `checkout.session.completed` (payment_status paid) for a project a checkout left `pending`:
+one statement, run on its own (no BEGIN/COMMIT: PostgreSQL makes it atomic by itself, as it
+does for the service's asyncpg call):
 
-    BEGIN;                                  -- conn.transaction()
-    projects.sql     lock-project           -- SELECT ... FOR UPDATE
-    transitions.sql  apply-event-to-project -- event record + status change + audit row
-    COMMIT;
+    transitions.sql  apply-event   -- row lock + decision + event record + status change + audit row
 
 pgbench variables carry the parameters under the queries' own names: `-D` sets the
 constant ones, `\\set` the ones that are unique per transaction (project, event and payment
@@ -25,11 +24,8 @@ from pathlib import Path
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 
-# (file, aiosql name) of every statement between BEGIN and COMMIT, in the service's order.
-TRANSACTION: tuple[tuple[str, str], ...] = (
-    ("projects.sql", "lock-project"),
-    ("transitions.sql", "apply-event-to-project"),
-)
+# (file, aiosql name) of every statement of the webhook's transaction, in the service's order.
+TRANSACTION: tuple[tuple[str, str], ...] = (("transitions.sql", "apply-event"),)
 
 # The per-transaction variables, computed by pgbench; every other parameter comes from -D.
 # Client c of a round with base B takes ids B + c * 1000000 + 1, + 2, ... (bench/queries.sql
@@ -88,13 +84,11 @@ def script() -> str:
         "-- of service/payments.py _apply_once (checkout.session.completed, pending -> paid).",
         "-- Needs -D base=<id base> -D seq=0 and -D for: " + ", ".join(constant_parameters()),
         PER_TRANSACTION.rstrip(),
-        "BEGIN;",
     ]
     for file, name in TRANSACTION:
         text, _params = named_query(file, name)
         parts.append(f"-- queries/{file} {name}")
         parts.append(text)
-    parts.append("COMMIT;")
     return "\n".join(parts) + "\n"
 
 

@@ -48,6 +48,7 @@ import stripe
 
 from bench import pgbench_script
 from devtools.postgres import create_database, start_embedded
+from service.transitions import moves_for
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -337,11 +338,29 @@ def pgbench_binary() -> str:
     return found
 
 
+def _pgbench_moves() -> dict[str, str]:
+    moves = moves_for(
+        "checkout.session.completed", {"id": PGBENCH_SESSION, "payment_status": "paid"}
+    )
+
+    def literal(values: list[str | None]) -> str:
+        return "{" + ",".join("NULL" if v is None else v for v in values) + "}"
+
+    return {
+        "statuses": literal(list(moves.statuses)),
+        "to_if_current_session": literal(moves.to_if_current_session),
+        "to_otherwise": literal(moves.to_otherwise),
+        "event_session_id": PGBENCH_SESSION,
+    }
+
+
+PGBENCH_SESSION = "cs_bench"
 PGBENCH_CONSTANTS = {
     "event_type": "checkout.session.completed",
     "livemode": "false",
-    "from_status": "pending",
-    "to_status": "paid",
+    # The status table's moves for the event, as service/transitions.py moves_for gives them
+    # (pgbench variables are text: arrays in PostgreSQL's literal form).
+    **_pgbench_moves(),
     "amount_total": "250000",
     "currency": "usd",
     "request_id": "0123456789abcdef0123456789abcdef",

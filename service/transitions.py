@@ -107,3 +107,29 @@ def next_status(
         ):
             return edge.target
     return None
+
+
+@dataclass(frozen=True)
+class Moves:
+    """One event's edges for a project that has a row, as parallel lists for SQL: from
+    statuses[i], where the event moves the project when the event's checkout session is the
+    project's current one, and when it is not (None: it does not move)."""
+
+    statuses: list[str]
+    to_if_current_session: list[str | None]
+    to_otherwise: list[str | None]
+    event_session_id: str | None
+
+
+def moves_for(event_type: str, obj: StripeObject) -> Moves:
+    """The table read for every status at once, so the database can decide under its own
+    row lock (queries/transitions.sql apply-event) with the same answer next_status gives."""
+    session = obj.get("id") if event_type in CHECKOUT_SESSION_TYPES else None
+    session = session if isinstance(session, str) and session else None
+    statuses = sorted(STATUSES)
+    return Moves(
+        statuses,
+        [next_status(event_type, obj, status, session) for status in statuses],
+        [next_status(event_type, obj, status, None) for status in statuses],
+        session,
+    )

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.transitions import HANDLED_TYPES, STATUSES, TABLE, next_status
+from service.transitions import HANDLED_TYPES, STATUSES, TABLE, moves_for, next_status
 
 NONE = None
 ALL: list[str | None] = [NONE, *sorted(STATUSES)]
@@ -146,3 +146,32 @@ def test_once_paid_only_a_refund_or_dispute_moves_it(
         if status == "paid" and after is not None:
             assert event_type in {"charge.refunded", "charge.dispute.created"}
         status = after or status
+
+
+@given(
+    event_type=st.sampled_from(sorted(HANDLED_TYPES)),
+    obj=st.fixed_dictionaries(
+        {},
+        optional={
+            "id": st.sampled_from(["cs_current", "cs_other", "", 7]),
+            "payment_status": st.sampled_from(["paid", "unpaid", "no_payment_required", "x"]),
+            "amount": st.sampled_from([0, 250000, 100]),
+            "amount_refunded": st.sampled_from([0, 250000, 100]),
+            "status": st.sampled_from(["won", "lost", "warning_closed"]),
+        },
+    ),
+    current_session=st.sampled_from([None, "cs_current", "cs_other"]),
+)
+def test_the_moves_handed_to_sql_decide_as_next_status_does(
+    event_type: str, obj: dict[str, Any], current_session: str | None
+) -> None:
+    """queries/transitions.sql apply-event picks to_if_current_session when the project's
+    session equals event_session_id, else to_otherwise: the same answer for every status."""
+    moves = moves_for(event_type, obj)
+    assert sorted(moves.statuses) == sorted(STATUSES)
+    for status, if_current, otherwise in zip(
+        moves.statuses, moves.to_if_current_session, moves.to_otherwise, strict=True
+    ):
+        is_current = current_session is not None and current_session == moves.event_session_id
+        chosen = if_current if is_current else otherwise
+        assert chosen == next_status(event_type, obj, status, current_session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 from dataclasses import replace
@@ -16,6 +17,7 @@ from flows import bring_to, deliver, history, status_of
 from service.config import Settings
 from service.handlers import AppContext
 from service.payments import receive_webhook
+from service.transitions import next_status
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -101,6 +103,55 @@ async def test_concurrent_duplicates_take_effect_once(
     assert duplicates.count(False) == 1
     assert len(await history(ctx, project)) == 1
     assert await status_of(client, project) == "paid"
+
+
+async def test_different_events_racing_for_one_project_walk_only_table_edges(
+    client: ServiceClient, ctx: AppContext
+) -> None:
+    """Five events for one project, each delivered four times, all at once: every event is
+    recorded once, and the audit trail is one unbroken chain of the table's edges, each
+    caused by the event it names, ending in the status the project has."""
+    project = new_id()
+    started = await client.checkout(project)
+    assert started.code == 200
+    session = started.json()["session_id"]
+    events = [
+        event_for("checkout.session.expired", project, session_id=session),
+        event_for("checkout.session.completed.unpaid", project, session_id=session),
+        event_for("checkout.session.async_payment_succeeded", project, session_id=session),
+        event_for("charge.dispute.created", project),
+        event_for("charge.dispute.closed.won", project),
+    ]
+    deliveries = [event for event in events for _ in range(4)]
+    responses = await asyncio.gather(*(client.webhook(event) for event in deliveries))
+    assert [r.code for r in responses] == [200] * len(deliveries)
+    for event in events:
+        firsts = [
+            r
+            for r, e in zip(responses, deliveries, strict=True)
+            if e["id"] == event["id"] and not r.json().get("duplicate")
+        ]
+        assert len(firsts) == 1, event["type"]
+        row = await recorded(ctx, event["id"])
+        assert row is not None
+        assert row["outcome"] in {"applied", "unchanged"}
+
+    by_id = {event["id"]: event for event in events}
+    rows = await history(ctx, project)
+    assert (rows[0]["from_status"], rows[0]["to_status"]) == (None, "pending")
+    for before, row in itertools.pairwise(rows):
+        assert row["from_status"] == before["to_status"]
+        cause = by_id[row["cause_event_id"]]
+        assert (
+            next_status(cause["type"], cause["data"]["object"], row["from_status"], session)
+            == row["to_status"]
+        )
+        assert (await recorded(ctx, cause["id"]) or {}).get("outcome") == "applied"
+    applied = {row["cause_event_id"] for row in rows[1:]}
+    for event in events:
+        outcome = (await recorded(ctx, event["id"]) or {}).get("outcome")
+        assert (outcome == "applied") == (event["id"] in applied)
+    assert await status_of(client, project) == rows[-1]["to_status"]
 
 
 async def test_an_ignored_event_type_is_recorded_and_acknowledged(

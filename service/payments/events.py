@@ -11,8 +11,8 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.logs import request_id_var
-from service.payments.common import StatusChange, log_change, transaction
-from service.transitions import CHECKOUT_SESSION_TYPES, HANDLED_TYPES, next_status
+from service.payments.common import StatusChange, connection, log_change, transaction
+from service.transitions import CHECKOUT_SESSION_TYPES, HANDLED_TYPES, moves_for, next_status
 from service.webhook_events import (
     StripeEvent,
     parse_event,
@@ -68,23 +68,12 @@ async def _apply_once(
     pool: asyncpg.Pool, queries: Queries, event: StripeEvent, received_at: datetime
 ) -> EventResult:
     handled = event.event_type in HANDLED_TYPES
-    async with transaction(pool) as conn:
-        project_id, payment_intent = project_reference(event)
+    project_id, payment_intent = project_reference(event)
+    new_project_target: str | None = None
+    async with connection(pool) as conn:
         if handled and project_id is None and payment_intent is not None:
             project_id = await queries.find_project_by_payment_intent(
                 conn, payment_intent_id=payment_intent
-            )
-        project = None
-        target = None
-        if handled and project_id is not None:
-            # The row lock orders concurrent events for one project; the decision below is
-            # made on the status as it is now, not as it was when the event was sent.
-            project = await queries.lock_project(conn, project_id=project_id)
-            target = next_status(
-                event.event_type,
-                event.obj,
-                project["status"] if project is not None else None,
-                project["checkout_session_id"] if project is not None else None,
             )
         record = {
             "event_id": event.event_id,
@@ -94,47 +83,87 @@ async def _apply_once(
             "received_at": received_at,
             "project_id": project_id,
         }
-        if target is None or project_id is None:
-            outcome = (
-                "ignored"
-                if not handled
-                else "unknown_project"
-                if project_id is None
-                else "unchanged"
-            )
-            if await queries.record_event(conn, outcome=outcome, **record) is None:
-                return EventResult(event.event_id, event.event_type, True, "duplicate")
-            return EventResult(event.event_id, event.event_type, False, outcome)
+        if not handled or project_id is None:
+            outcome = "ignored" if not handled else "unknown_project"
+            return await _record_only(conn, queries, event, record, outcome)
 
         payment_intent_id, amount, currency = payment_details(event)
         change = {
-            "to_status": target,
             "payment_intent_id": payment_intent_id,
             "amount_total": amount,
             "currency": currency,
             "request_id": request_id_var.get(),
         }
-        if project is not None:
-            from_status: str | None = project["status"]
-            row = await queries.apply_event_to_project(
-                conn, from_status=from_status, **record, **change
-            )
-        else:
-            from_status = None
-            session_id = event.obj.get("id") if event.event_type in CHECKOUT_SESSION_TYPES else None
-            row = await queries.apply_event_to_new_project(
-                conn,
-                checkout_session_id=session_id if isinstance(session_id, str) else None,
-                **record,
-                **change,
-            )
+        moves = moves_for(event.event_type, event.obj)
+        # One statement: row lock, decision, event record, status change, audit row.
+        row = await queries.apply_event(
+            conn,
+            statuses=moves.statuses,
+            to_if_current_session=moves.to_if_current_session,
+            to_otherwise=moves.to_otherwise,
+            event_session_id=moves.event_session_id,
+            **record,
+            **change,
+        )
+        if row["found_status"] is None:
+            target = next_status(event.event_type, event.obj, None, None)
+            if target is None:
+                return await _record_only(conn, queries, event, record, "unchanged")
+            new_project_target = target
+    if new_project_target is not None:
+        return await _apply_to_new_project(pool, queries, event, record, change, new_project_target)
+    if row["event_id"] is None:
+        return EventResult(event.event_id, event.event_type, True, "duplicate")
+    if row["outcome"] != "applied":
+        return EventResult(event.event_id, event.event_type, False, row["outcome"])
+    if not row["changed"]:
+        # Cannot happen: the statement moves the row it has locked. Should it ever, the event
+        # is recorded as applied without a change, and this error is what says so.
+        raise RuntimeError(f"event {event.event_id} was recorded but its project did not move")
+    status_change = StatusChange(project_id, row["found_status"], row["to_status"])
+    log_change(status_change, f"stripe_event:{event.event_id}")
+    return EventResult(event.event_id, event.event_type, False, "applied", status_change)
+
+
+async def _record_only(
+    conn: asyncpg.Connection,
+    queries: Queries,
+    event: StripeEvent,
+    record: Mapping[str, object],
+    outcome: str,
+) -> EventResult:
+    """An event that changes no status is only recorded, once."""
+    if await queries.record_event(conn, outcome=outcome, **record) is None:
+        return EventResult(event.event_id, event.event_type, True, "duplicate")
+    return EventResult(event.event_id, event.event_type, False, outcome)
+
+
+async def _apply_to_new_project(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    event: StripeEvent,
+    record: Mapping[str, object],
+    change: Mapping[str, object],
+    target: str,
+) -> EventResult:
+    """An event about a project with no row yet (paid without a checkout through this
+    service, or an event that overtook the checkout's own write): the event record, the new
+    row and its audit row, in a transaction that rolls back if the row appeared meanwhile."""
+    session_id = event.obj.get("id") if event.event_type in CHECKOUT_SESSION_TYPES else None
+    async with transaction(pool) as conn:
+        row = await queries.apply_event_to_new_project(
+            conn,
+            to_status=target,
+            checkout_session_id=session_id if isinstance(session_id, str) else None,
+            **record,
+            **change,
+        )
         if row["event_id"] is None:
             return EventResult(event.event_id, event.event_type, True, "duplicate")
         if not row["changed"]:
-            if project is not None:
-                raise RuntimeError("a locked project changed under its lock")
-            raise _ProjectAppeared
-    status_change = StatusChange(project_id, from_status, target)
+            raise _ProjectAppeared  # rolls the event record back; decided again on the row
+    project_id = str(record["project_id"])
+    status_change = StatusChange(project_id, None, target)
     log_change(status_change, f"stripe_event:{event.event_id}")
     return EventResult(event.event_id, event.event_type, False, "applied", status_change)
 
