@@ -154,6 +154,28 @@ async def test_different_events_racing_for_one_project_walk_only_table_edges(
     assert await status_of(client, project) == rows[-1]["to_status"]
 
 
+async def test_two_events_racing_to_create_a_project_apply_once_and_record_both(
+    client: ServiceClient, ctx: AppContext
+) -> None:
+    """No row yet: both events try to create the project; the loser rolls its event record
+    back, decides again on the winner's row (paid -> paid is no edge) and records
+    `unchanged`. One audit row, each event recorded exactly once."""
+    project = new_id()
+    events = [
+        event_for("checkout.session.completed.paid", project),
+        event_for("checkout.session.async_payment_succeeded", project),
+    ]
+    deliveries = [event for _ in range(4) for event in events]
+    responses = await asyncio.gather(*(client.webhook(event) for event in deliveries))
+    assert [r.code for r in responses] == [200] * len(deliveries)
+    outcomes = [str((await recorded(ctx, e["id"]) or {}).get("outcome")) for e in events]
+    assert sorted(outcomes) == ["applied", "unchanged"]
+    rows = await history(ctx, project)
+    assert [(r["from_status"], r["to_status"]) for r in rows] == [(None, "paid")]
+    by_outcome = {(await recorded(ctx, e["id"]) or {}).get("outcome"): e["id"] for e in events}
+    assert rows[0]["cause_event_id"] == by_outcome["applied"]
+
+
 async def test_an_ignored_event_type_is_recorded_and_acknowledged(
     client: ServiceClient, ctx: AppContext
 ) -> None:
