@@ -69,7 +69,6 @@ async def _apply_once(
 ) -> EventResult:
     handled = event.event_type in HANDLED_TYPES
     project_id, payment_intent = project_reference(event)
-    new_project_target: str | None = None
     async with connection(pool) as conn:
         if handled and project_id is None and payment_intent is not None:
             project_id = await queries.find_project_by_payment_intent(
@@ -105,13 +104,8 @@ async def _apply_once(
             **record,
             **change,
         )
-        if row["found_status"] is None:
-            target = next_status(event.event_type, event.obj, None, None)
-            if target is None:
-                return await _record_only(conn, queries, event, record, "unchanged")
-            new_project_target = target
-    if new_project_target is not None:
-        return await _apply_to_new_project(pool, queries, event, record, change, new_project_target)
+    if row["found_status"] is None:  # nothing was written
+        return await _apply_to_new_project(pool, queries, event, record, change)
     if row["event_id"] is None:
         return EventResult(event.event_id, event.event_type, True, "duplicate")
     if row["outcome"] != "applied":
@@ -144,11 +138,15 @@ async def _apply_to_new_project(
     event: StripeEvent,
     record: Mapping[str, object],
     change: Mapping[str, object],
-    target: str,
 ) -> EventResult:
     """An event about a project with no row yet (paid without a checkout through this
     service, or an event that overtook the checkout's own write): the event record, the new
-    row and its audit row, in a transaction that rolls back if the row appeared meanwhile."""
+    row and its audit row, in a transaction that rolls back if the row appeared meanwhile.
+    An event with no edge from "no row" is only recorded, as unchanged."""
+    target = next_status(event.event_type, event.obj, None, None)
+    if target is None:
+        async with connection(pool) as conn:
+            return await _record_only(conn, queries, event, record, "unchanged")
     session_id = event.obj.get("id") if event.event_type in CHECKOUT_SESSION_TYPES else None
     async with transaction(pool) as conn:
         row = await queries.apply_event_to_new_project(
