@@ -8,6 +8,15 @@ function report.setup(thread)
    table.insert(threads, thread)
 end
 
+-- A project no other request names, <$BENCH_PREFIX><thread>-<n>, counting the request in
+-- `sent` (the scripts that POST a checkout, to the service or straight to the stand-in).
+local prefix = os.getenv("BENCH_PREFIX") or ""
+
+function report.next_project()
+   sent = (sent or 0) + 1
+   return prefix .. tid .. "-" .. sent
+end
+
 function report.done(summary, latency, _requests)
    local sent, wrapped = {}, 0
    for _, thread in ipairs(threads) do

@@ -205,6 +205,10 @@ class Scenario:
         self.p99_ms.add(p99_ms)
         self.cpu.append(cpu)
 
+    def add_wrk(self, result: dict[str, Any]) -> None:
+        """One round as measured_wrk returned it."""
+        self.add(result["per_s"], result["p50_us"] / 1000, result["p99_us"] / 1000, result["cores"])
+
     def summary(self) -> dict[str, Any]:
         cores = {
             name: round(statistics.median(c[name] for c in self.cpu), 2) for name in self.cpu[0]
@@ -259,6 +263,28 @@ def run_wrk(
             )
             return result
     raise BenchFailed(f"wrk printed no result:\n{out}")
+
+
+def measured_wrk(
+    procs: Processes,
+    url: str,
+    script: str,
+    connections: int,
+    duration: float,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """run_wrk, with the cores each party used during it in result["cores"]."""
+    with cpu_meter(procs) as cores:
+        result = run_wrk(url, script, connections, duration, env)
+    result["cores"] = cores
+    return result
+
+
+def transport_problem(result: dict[str, Any]) -> str | None:
+    """wrk's socket errors and timeouts, if any: a round with them measures nothing."""
+    if result["errors"] or result["timeouts"]:
+        return f"{result['errors']} errors, {result['timeouts']} timeouts"
+    return None
 
 
 # --- the database -------------------------------------------------------------------------
@@ -642,15 +668,14 @@ def webhook_round(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Replay the batch; returns wrk's result (with the cores used) and the exactly-once
     check, which raises BenchFailed when it does not hold."""
-    with cpu_meter(procs) as cores:
-        result = run_wrk(
-            f"{service.url}/webhooks/stripe",
-            "webhooks.lua",
-            connections,
-            duration,
-            {"BENCH_DATA": str(batch.data_prefix)},
-        )
-    result["cores"] = cores
+    result = measured_wrk(
+        procs,
+        f"{service.url}/webhooks/stripe",
+        "webhooks.lua",
+        connections,
+        duration,
+        {"BENCH_DATA": str(batch.data_prefix)},
+    )
     time.sleep(0.5)  # requests wrk left in flight at its deadline finish
     sent = {
         batch.event_id(thread, n)
@@ -662,8 +687,8 @@ def webhook_round(
     problems: list[str] = []
     if result["wrapped"]:
         problems.append(f"wrk ran out of distinct events ({batch.per_thread} per thread)")
-    if result["errors"] or result["timeouts"]:
-        problems.append(f"{result['errors']} errors, {result['timeouts']} timeouts")
+    if problem := transport_problem(result):
+        problems.append(problem)
     if not recorded <= sent:
         problems.append(f"{len(recorded - sent)} events recorded that were never sent")
     if len(recorded) < result["requests"]:
@@ -983,23 +1008,21 @@ def measure(
 
         standin_alone = Scenario()
         for r in range(args.rounds):
-            with cpu_meter(procs) as cores:
-                res = run_wrk(
-                    f"http://127.0.0.1:{standin_port}/v1/checkout/sessions",
-                    "standin.lua",
-                    args.checkout_connections,
-                    args.duration,
-                    {
-                        "BENCH_PREFIX": f"bs-r{r}-",
-                        "BENCH_STRIPE_KEY": SECRET_KEY,
-                        "BENCH_PRICE_ID": PRICE_ID,
-                    },
-                )
-            if res["errors"] or res["timeouts"]:
-                raise BenchFailed(
-                    f"stand-in alone: {res['errors']} errors, {res['timeouts']} timeouts"
-                )
-            standin_alone.add(res["per_s"], res["p50_us"] / 1000, res["p99_us"] / 1000, cores)
+            res = measured_wrk(
+                procs,
+                f"http://127.0.0.1:{standin_port}/v1/checkout/sessions",
+                "standin.lua",
+                args.checkout_connections,
+                args.duration,
+                {
+                    "BENCH_PREFIX": f"bs-r{r}-",
+                    "BENCH_STRIPE_KEY": SECRET_KEY,
+                    "BENCH_PRICE_ID": PRICE_ID,
+                },
+            )
+            if problem := transport_problem(res):
+                raise BenchFailed(f"stand-in alone: {problem}")
+            standin_alone.add_wrk(res)
             log(f"Stripe stand-in alone: {res['per_s']:.0f} sessions/s")
         results["standin_alone"] = standin_alone.summary()
 
@@ -1041,35 +1064,35 @@ def measure_mode(
             ceiling_rate = ceiling_round()
             batch = make_webhook_batch(db, workdir, f"w{workers}r{r}", per_thread)
             res, check = webhook_round(db, service, batch, args.connections, args.duration, procs)
-            hooks.add(res["per_s"], res["p50_us"] / 1000, res["p99_us"] / 1000, res["cores"])
+            hooks.add_wrk(res)
             hooks.checks.append(check)
             ratios.add(res["per_s"] / ceiling_rate)
             log(
                 f"{workers}p webhooks round {r + 1}: {res['per_s']:.0f}/s, "
                 f"p99 {res['p99_us'] / 1000:.1f} ms, exactly once: {check['recorded']} events"
             )
-            with cpu_meter(procs) as cores:
-                res = run_wrk(f"{service.url}/health", "health.lua", args.connections, 5)
-            if res["errors"] or res["timeouts"]:
-                raise BenchFailed(f"/health: {res['errors']} errors, {res['timeouts']} timeouts")
-            health.add(res["per_s"], res["p50_us"] / 1000, res["p99_us"] / 1000, cores)
+            res = measured_wrk(procs, f"{service.url}/health", "health.lua", args.connections, 5)
+            if problem := transport_problem(res):
+                raise BenchFailed(f"/health: {problem}")
+            health.add_wrk(res)
             prefix = f"bc-w{workers}r{r}-"
-            with cpu_meter(procs) as cores:
-                res = run_wrk(
-                    f"{service.url}/api/checkout",
-                    "checkout.lua",
-                    args.checkout_connections,
-                    args.duration,
-                    {"BENCH_PREFIX": prefix},
-                )
+            res = measured_wrk(
+                procs,
+                f"{service.url}/api/checkout",
+                "checkout.lua",
+                args.checkout_connections,
+                args.duration,
+                {"BENCH_PREFIX": prefix},
+            )
             time.sleep(0.5)
             sessions = dict(sql(db, "checkout_sessions", pattern=prefix + "%"))
-            if res["errors"] or res["timeouts"] or sessions["with_session"] < res["requests"]:
+            problem = transport_problem(res)
+            if problem or sessions["with_session"] < res["requests"]:
                 raise BenchFailed(
-                    f"checkout round {r}: {res['errors']} errors, {res['timeouts']} timeouts, "
+                    f"checkout round {r}: {problem or 'no transport errors'}, "
                     f"{res['requests']} answered, {sessions}"
                 )
-            checkout.add(res["per_s"], res["p50_us"] / 1000, res["p99_us"] / 1000, cores)
+            checkout.add_wrk(res)
             checkout.checks.append(
                 {"round": r, "answered_200": res["requests"], "sessions": sessions["with_session"]}
             )

@@ -6,7 +6,6 @@ local report = dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 setup = report.setup
 done = report.done
 
-local prefix = os.getenv("BENCH_PREFIX")
 local auth = "Bearer " .. os.getenv("BENCH_STRIPE_KEY")
 local price = os.getenv("BENCH_PRICE_ID")
 local expires_at = tostring(os.time() + 3600)
@@ -15,14 +14,8 @@ local function encode(value)
    return (value:gsub("[^%w%-_%.~]", function(c) return string.format("%%%02X", string.byte(c)) end))
 end
 
-function init(_args)
-   sent = 0
-   wrapped = 0
-end
-
 function request()
-   sent = sent + 1
-   local project = prefix .. tid .. "-" .. sent
+   local project = report.next_project()
    local body = "mode=payment&line_items[0][price]=" .. price .. "&line_items[0][quantity]=1"
       .. "&success_url=" .. encode("https://bench.example/paid?session={CHECKOUT_SESSION_ID}")
       .. "&cancel_url=" .. encode("https://bench.example/cancelled")
