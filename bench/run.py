@@ -364,23 +364,25 @@ def pgbench_binary() -> str:
     return found
 
 
+PGBENCH_SESSION = "cs_bench"
+
+
 def _pgbench_moves() -> dict[str, str]:
     moves = moves_for(
         "checkout.session.completed", {"id": PGBENCH_SESSION, "payment_status": "paid"}
     )
 
-    def literal(values: list[str | None]) -> str:
+    def literal(values: Sequence[str | None]) -> str:
         return "{" + ",".join("NULL" if v is None else v for v in values) + "}"
 
     return {
-        "statuses": literal(list(moves.statuses)),
+        "statuses": literal(moves.statuses),
         "to_if_current_session": literal(moves.to_if_current_session),
         "to_otherwise": literal(moves.to_otherwise),
         "event_session_id": PGBENCH_SESSION,
     }
 
 
-PGBENCH_SESSION = "cs_bench"
 PGBENCH_CONSTANTS = {
     "event_type": "checkout.session.completed",
     "livemode": "false",
