@@ -70,7 +70,7 @@ class StripeGateway:
         return CheckoutSession(
             session_id,
             url,
-            int(expires_at),
+            expires_at,
             amount if _is_int(amount) else None,
             currency if isinstance(currency, str) else None,
         )
