@@ -23,6 +23,27 @@ SELECT CAST(id AS text), 'pending', 'cs_bench_' || id,
           FROM generate_series(0, CAST(:clients AS int) - 1) AS c,
                generate_series(1, CAST(:per_client AS int)) AS s) AS ids;
 
+-- name: uses-facts()$
+-- Whether the service measured derives statuses from facts (migrations/0002.facts.sql): its
+-- sessions must then be seeded as the service's own. The bench also measures older trees.
+SELECT to_regclass('checkout_sessions') IS NOT NULL;
+
+-- name: seed-checkout-sessions(project_ids, session_ids)!
+-- What a finished checkout also leaves behind in the facts model: the session, the service's.
+INSERT INTO checkout_sessions (session_id, project_id)
+SELECT session_id, project_id
+  FROM unnest(CAST(:project_ids AS text[]), CAST(:session_ids AS text[]))
+       AS seed(project_id, session_id);
+
+-- name: seed-pgbench-sessions(base, clients, per_client)!
+-- The same for a pgbench round; the session id is the project's number (pgbench variables
+-- are numbers), which is also what the script sends as the event's session.
+INSERT INTO checkout_sessions (session_id, project_id)
+SELECT CAST(id AS text), CAST(id AS text)
+  FROM (SELECT CAST(:base AS bigint) + c * 1000000 + s AS id
+          FROM generate_series(0, CAST(:clients AS int) - 1) AS c,
+               generate_series(1, CAST(:per_client AS int)) AS s) AS ids;
+
 -- name: recorded-event-ids(pattern)$
 -- The ids of one round's recorded events (event ids `LIKE :pattern`), as one array.
 SELECT coalesce(array_agg(event_id), '{}') FROM stripe_events WHERE event_id LIKE :pattern;

@@ -48,7 +48,6 @@ import stripe
 
 from bench import pgbench_script
 from devtools.postgres import create_database, start_embedded
-from service.transitions import moves_for
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -367,7 +366,26 @@ def pgbench_binary() -> str:
 PGBENCH_SESSION = "cs_bench"
 
 
-def _pgbench_moves() -> dict[str, str]:
+def _pgbench_constants() -> dict[str, str]:
+    """The statement's constant parameters for the benchmarked event (pgbench variables are
+    text). The facts model's apply-fact takes the fact; an older tree's apply-event took the
+    status table's edges, as its service/transitions.py moves_for gave them."""
+    if pgbench_script.USES_FACTS:
+        return {
+            "event_type": "checkout.session.completed",
+            "livemode": "false",
+            "object_kind": "session",
+            "state": "paid",
+            "stage": "2",
+            # A session fact carries no amounts (NULL in the service); pgbench variables
+            # cannot be NULL, and 0 costs the same.
+            "amount": "0",
+            "amount_refunded": "0",
+            "cause": "stripe_event",
+            "request_id": "0123456789abcdef0123456789abcdef",
+        }
+    from service.transitions import moves_for  # type: ignore[import-not-found]  # noqa: PLC0415
+
     moves = moves_for(
         "checkout.session.completed", {"id": PGBENCH_SESSION, "payment_status": "paid"}
     )
@@ -376,23 +394,19 @@ def _pgbench_moves() -> dict[str, str]:
         return "{" + ",".join("NULL" if v is None else v for v in values) + "}"
 
     return {
+        "event_type": "checkout.session.completed",
+        "livemode": "false",
         "statuses": literal(moves.statuses),
         "to_if_current_session": literal(moves.to_if_current_session),
         "to_otherwise": literal(moves.to_otherwise),
         "event_session_id": PGBENCH_SESSION,
+        "amount_total": "250000",
+        "currency": "usd",
+        "request_id": "0123456789abcdef0123456789abcdef",
     }
 
 
-PGBENCH_CONSTANTS = {
-    "event_type": "checkout.session.completed",
-    "livemode": "false",
-    # The status table's moves for the event, as service/transitions.py moves_for gives them
-    # (pgbench variables are text: arrays in PostgreSQL's literal form).
-    **_pgbench_moves(),
-    "amount_total": "250000",
-    "currency": "usd",
-    "request_id": "0123456789abcdef0123456789abcdef",
-}
+PGBENCH_CONSTANTS = _pgbench_constants()
 
 
 def pgbench_round(
@@ -407,13 +421,20 @@ def pgbench_round(
     """One pgbench run of the webhook transaction on projects seeded pending for it."""
     base = round_no * 100_000_000
     sql(db, "seed_pgbench_projects", base=base, clients=clients, per_client=per_client)
+    if pgbench_script.USES_FACTS:
+        sql(db, "seed_pgbench_sessions", base=base, clients=clients, per_client=per_client)
     sql(db, "checkpoint")
     script = workdir / "webhook_transaction.pgbench"
     script.write_text(pgbench_script.script())
     logs = workdir / f"pgbench-{round_no}"
     logs.mkdir()
     now = datetime.now(UTC).isoformat()
-    constants = PGBENCH_CONSTANTS | {"stripe_created_at": now, "received_at": now}
+    times = (
+        ("event_created_at", "fact_created_at")
+        if pgbench_script.USES_FACTS
+        else ("stripe_created_at",)
+    )
+    constants = PGBENCH_CONSTANTS | dict.fromkeys((*times, "received_at"), now)
     args = [
         pgbench_binary(),
         "--no-vacuum",
@@ -656,6 +677,8 @@ def make_webhook_batch(db: Database, workdir: Path, tag: str, per_thread: int) -
             sessions.append(session_id)
         Path(f"{batch.data_prefix}.{thread}").write_text("".join(lines))
     sql(db, "seed_pending_projects", project_ids=projects, session_ids=sessions)
+    if sql(db, "uses_facts"):
+        sql(db, "seed_checkout_sessions", project_ids=projects, session_ids=sessions)
     sql(db, "checkpoint")
     return batch
 

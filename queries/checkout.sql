@@ -36,45 +36,19 @@ SELECT CAST(:project_id AS text), CAST(:idempotency_key AS text),
 ON CONFLICT (project_id) DO NOTHING
 RETURNING idempotency_key;
 
--- name: store-first-session(project_id, idempotency_key, checkout_session_id, checkout_url, checkout_expires_at, amount_total, currency, request_id)$
--- The fast path's second statement: creates the project with its first session, marks the
--- attempt stored and writes the audit row, all or nothing. Creates nothing (returns 0) when
--- the project appeared meanwhile (a webhook) or the attempt is no longer this caller's; the
--- caller then takes the locked path.
-WITH created AS (
-    INSERT INTO projects (project_id, status, checkout_session_id, checkout_url,
-                          checkout_expires_at, amount_total, currency)
-    SELECT CAST(:project_id AS text), 'pending', CAST(:checkout_session_id AS text),
-           CAST(:checkout_url AS text), CAST(:checkout_expires_at AS timestamptz),
-           CAST(:amount_total AS bigint), CAST(:currency AS text)
-     WHERE EXISTS (SELECT 1 FROM checkout_attempts
-                    WHERE project_id = :project_id
-                      AND idempotency_key = :idempotency_key
-                      AND session_id IS NULL)
-    ON CONFLICT (project_id) DO NOTHING
-    RETURNING project_id
-), stored AS (
-    UPDATE checkout_attempts
-       SET session_id = :checkout_session_id, lease_until = now()
-     WHERE project_id IN (SELECT project_id FROM created)
-       AND idempotency_key = :idempotency_key
-), audited AS (
-    INSERT INTO payment_audit (project_id, from_status, to_status, cause, request_id)
-    SELECT project_id, NULL, 'pending', 'api_checkout', CAST(:request_id AS text)
-      FROM created
-)
-SELECT count(*) FROM created;
-
--- name: finish-checkout-attempt(project_id, idempotency_key, session_id)!
--- Marks the attempt stored (its session is now the project's), so it is never re-sent.
-UPDATE checkout_attempts
-   SET session_id = :session_id, lease_until = now()
- WHERE project_id = :project_id
-   AND idempotency_key = :idempotency_key;
-
 -- name: delete-checkout-attempt(project_id, idempotency_key)!
 -- Forgets an attempt Stripe answered with an error, so the next checkout starts afresh.
 -- Keyed on the idempotency key too, so a caller never removes an attempt another took over.
 DELETE FROM checkout_attempts
  WHERE project_id = :project_id
    AND idempotency_key = :idempotency_key;
+
+-- name: store-checkout-session(project_id, idempotency_key, session_id, checkout_url, expires_at, amount_total, currency, request_id)^
+-- After Stripe answered: stores the session as the service's and the project's current one
+-- (creating the project on its first checkout), marks the attempt stored and settles the
+-- status with its audit row, in one statement (store_checkout_session() in
+-- migrations/0002.facts.sql). stored = false when the attempt is no longer this caller's;
+-- refused = true when the project holds money or awaits a delayed payment.
+SELECT stored, refused, from_status, to_status
+  FROM store_checkout_session(:project_id, :idempotency_key, :session_id, :checkout_url,
+                              :expires_at, :amount_total, :currency, :request_id);

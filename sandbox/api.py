@@ -28,6 +28,7 @@ class StripeHandler(tornado.web.RequestHandler):
     params: dict[str, str]
     _request_id: str
     _reservation: Reservation | None = None
+    _lose_answer: bool = False
     _client_gone: asyncio.Event
 
     def initialize(self, state: SandboxState) -> None:
@@ -50,6 +51,9 @@ class StripeHandler(tornado.web.RequestHandler):
             RecordedRequest(self.request.method or "", self.request.path, self.params, key)
         )
         fault = self.state.faults.take(self.request.path)
+        self._lose_answer = fault is not None and fault.kind == "lose_answer"
+        if self._lose_answer:
+            fault = None
         if fault is not None and fault.kind == "hang":
             await self._client_gone.wait()
             raise tornado.web.Finish
@@ -64,6 +68,8 @@ class StripeHandler(tornado.web.RequestHandler):
             await asyncio.sleep(self.state.faults.delay_seconds)
         if error is not None:
             raise error
+        if replay is not None and self._lose_answer:
+            self._drop_connection()
         if replay is not None:
             self.set_header("Idempotent-Replayed", "true")
             self.set_header("Original-Request", replay.request_id)
@@ -74,8 +80,16 @@ class StripeHandler(tornado.web.RequestHandler):
         data = json.dumps(body, indent=2).encode()
         if self._reservation is not None:
             self._reservation.save(status, data, self._request_id)
+        if self._lose_answer:
+            self._drop_connection()
         self.set_status(status)
         self.finish(data)
+
+    def _drop_connection(self) -> None:
+        """Hang up without answering (the lose_answer fault): the work stays done."""
+        assert self.request.connection is not None
+        self.request.connection.close()  # type: ignore[attr-defined]
+        raise tornado.web.Finish
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs["exc_info"][1] if "exc_info" in kwargs else None

@@ -16,7 +16,7 @@ _MESSAGES = {
 
 @dataclass(frozen=True)
 class Fault:
-    kind: Literal["fail", "hang"]
+    kind: Literal["fail", "hang", "lose_answer"]
     path_prefix: str
     status: int = 500
     error_type: str = "api_error"
@@ -48,6 +48,12 @@ class FaultPlan:
     def hang_next(self, count: int = 1, *, path_prefix: str = "/v1/") -> None:
         """The next `count` matching requests never answer (until the client hangs up)."""
         self._queue += [Fault("hang", path_prefix) for _ in range(count)]
+
+    def lose_answer_next(self, count: int = 1, *, path_prefix: str = "/v1/") -> None:
+        """The next `count` matching requests are carried out (and their answer saved under
+        their Idempotency-Key), but the connection drops before the answer is sent: what a
+        caller sees when its network fails, or what is lost when it dies mid-call."""
+        self._queue += [Fault("lose_answer", path_prefix) for _ in range(count)]
 
     def take(self, path: str) -> Fault | None:
         for index, fault in enumerate(self._queue):

@@ -88,7 +88,12 @@ async def _reconcile(settings: Settings, window: timedelta, *, dry_run: bool) ->
     client, http = make_stripe_client(settings)
     try:
         summary = await reconcile(
-            pool, db.load_queries(), StripeGateway(client, Metrics()), window, dry_run=dry_run
+            pool,
+            db.load_queries(),
+            StripeGateway(client, Metrics()),
+            window,
+            livemode=settings.stripe_livemode,
+            dry_run=dry_run,
         )
     except (StripeFailed, DatabaseUnavailable) as error:
         print(f"payment-service: reconcile stopped: {error.message}", file=sys.stderr)

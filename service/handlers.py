@@ -262,7 +262,7 @@ class StripeWebhookHandler(BodyHandler):
         except (InvalidWebhook, PayloadTooLarge):
             self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
             raise
-        self.ctx.metrics.webhook_events.labels(result.event_type, result.outcome).inc()
+        self.ctx.metrics.webhook_events.labels(result.event_type, str(result.outcome)).inc()
         self.render_json(dict(payments.event_summary(result)))
 
 
@@ -277,7 +277,7 @@ class PaymentStatusHandler(BaseHandler):
         self.render_json(
             {
                 "project_id": payment.project_id,
-                "status": payment.status,
+                "status": str(payment.status),
                 "updated_at": payment.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             }
         )

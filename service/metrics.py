@@ -42,8 +42,9 @@ class Metrics:
         )
         self.webhook_events = Counter(
             "payment_webhook_events_total",
-            "Webhook deliveries by event type and outcome (applied, unchanged, duplicate, "
-            "ignored, unknown_project, rejected).",
+            "Webhook deliveries by event type and outcome (payments.model.Outcome: applied, "
+            "unchanged, duplicate, ignored, unattributed, livemode_mismatch, connect_account; "
+            "and rejected).",
             ["type", "outcome"],
             registry=registry,
         )

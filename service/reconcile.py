@@ -19,8 +19,9 @@ import asyncpg
 from service.db import Queries
 from service.errors import InvalidWebhook
 from service.payments import apply_event
+from service.payments.facts import FACT_TYPES
+from service.payments.model import Outcome
 from service.stripe_gateway import StripeGateway
-from service.transitions import HANDLED_TYPES
 from service.webhook_events import event_from_data
 
 # Stripe keeps events for 30 days; asking for more would silently return less.
@@ -72,13 +73,14 @@ async def reconcile(
     gateway: StripeGateway,
     window: timedelta,
     *,
+    livemode: bool,
     dry_run: bool = False,
     progress: TextIO = sys.stderr,
 ) -> Summary:
     since = datetime.now(UTC) - window
     params = {
         "created": {"gte": int(since.timestamp())},
-        "types": sorted(HANDLED_TYPES),
+        "types": sorted(FACT_TYPES),
         "limit": PAGE_SIZE,
     }
     listed = [event async for event in gateway.list_events(params)]
@@ -103,15 +105,15 @@ async def reconcile(
             else:
                 summary.already_recorded += 1
         else:
-            result = await apply_event(pool, queries, event, datetime.now(UTC))
-            if result.duplicate:
+            result = await apply_event(pool, queries, event, datetime.now(UTC), livemode=livemode)
+            if result.outcome is Outcome.DUPLICATE:
                 summary.already_recorded += 1
-            elif result.outcome == "applied":
+            elif result.outcome is Outcome.APPLIED:
                 summary.applied += 1
-            elif result.outcome == "ignored":
-                summary.ignored += 1
-            else:
+            elif result.outcome is Outcome.UNCHANGED:
                 summary.unchanged += 1
+            else:
+                summary.ignored += 1
         if time.monotonic() - last_report > 2.0:
             print(f"reconcile: {summary.seen}/{len(listed)} events", file=progress, flush=True)
             last_report = time.monotonic()

@@ -30,6 +30,8 @@ class StripeEvent:
     created: datetime
     livemode: bool
     obj: Mapping[str, Any]
+    # Set for an event of a Stripe Connect account: another business's, never counted.
+    account: str | None = None
 
 
 def verify_signature(
@@ -97,55 +99,5 @@ def event_from_data(data: object) -> StripeEvent:
         created=datetime.fromtimestamp(created, UTC),
         livemode=data.get("livemode") is True,
         obj=obj,
+        account=account if isinstance(account := data.get("account"), str) and account else None,
     )
-
-
-def project_reference(event: StripeEvent) -> tuple[str | None, str | None]:
-    """(project id, payment intent id) as far as the event itself names them.
-
-    A checkout session names its project in client_reference_id (or metadata); a charge or a
-    dispute through the metadata copied from payment_intent_data, and failing that only
-    through its payment intent, which the caller looks up.
-    """
-    obj = event.obj
-    candidates: list[object] = []
-    if event.event_type.startswith("checkout.session."):
-        candidates.append(obj.get("client_reference_id"))
-    candidates.append(_metadata_project(obj))
-    charge = obj.get("charge")
-    if isinstance(charge, Mapping):
-        candidates.append(_metadata_project(charge))
-    project_id = next(
-        (c for c in candidates if isinstance(c, str) and PROJECT_ID.fullmatch(c)), None
-    )
-    return project_id, _id_of(obj.get("payment_intent"))
-
-
-def _metadata_project(obj: Mapping[str, Any]) -> object:
-    metadata = obj.get("metadata")
-    return metadata.get("project_id") if isinstance(metadata, Mapping) else None
-
-
-def _id_of(value: object) -> str | None:
-    """An expandable field is an id, or the expanded object carrying it."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def payment_details(event: StripeEvent) -> tuple[str | None, int | None, str | None]:
-    """(payment intent, amount, currency) that a checkout session event records."""
-    obj = event.obj
-    if event.event_type.startswith("checkout.session."):
-        amount = obj.get("amount_total")
-        currency = obj.get("currency")
-        return (
-            _id_of(obj.get("payment_intent")),
-            amount
-            if isinstance(amount, int) and not isinstance(amount, bool) and amount >= 0
-            else None,
-            currency.lower()
-            if isinstance(currency, str) and re.fullmatch(r"[A-Za-z]{3}", currency)
-            else None,
-        )
-    return None, None, None

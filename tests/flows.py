@@ -32,53 +32,49 @@ async def status_of(client: ServiceClient, project_id: str) -> str | None:
     return status
 
 
+async def checked_out(client: ServiceClient, project_id: str) -> str:
+    """Start the project's checkout through the API; returns the session the service made."""
+    response = await client.checkout(project_id)
+    assert response.code == 200, response.body
+    session: str = response.json()["session_id"]
+    return session
+
+
+async def checked_out_event(
+    client: ServiceClient,
+    name: str = "checkout.session.completed.paid",
+    project_id: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A checkout for a (new) project, and the example event `name` for the session it made."""
+    project_id = project_id or new_id()
+    session = await checked_out(client, project_id)
+    return event_for(name, project_id, session_id=session, **fields)
+
+
 async def bring_to(client: ServiceClient, project_id: str, status: str | None) -> dict[str, str]:
-    """Walk the project to `status`; returns the ids used (session, payment intent)."""
+    """Walk the project to `status` through a checkout of its own and the events Stripe sends
+    for that session; returns the ids used (session, payment intent)."""
     ids = {"payment_intent": new_id("pi"), "session": ""}
     if status is None:
         return ids
-    if status in ("pending", "expired"):
-        response = await client.checkout(project_id)
-        assert response.code == 200, response.body
-        ids["session"] = response.json()["session_id"]
-        if status == "expired":
-            await deliver(
-                client, event_for("checkout.session.expired", project_id, session_id=ids["session"])
-            )
-    elif status in ("processing", "failed"):
-        await deliver(
-            client,
-            event_for(
-                "checkout.session.completed.unpaid",
-                project_id,
-                payment_intent=ids["payment_intent"],
-            ),
-        )
-        if status == "failed":
-            await deliver(
-                client,
-                event_for(
-                    "checkout.session.async_payment_failed",
-                    project_id,
-                    payment_intent=ids["payment_intent"],
-                ),
-            )
-    else:
-        await deliver(
-            client,
-            event_for(
-                "checkout.session.completed.paid", project_id, payment_intent=ids["payment_intent"]
-            ),
-        )
-        if status in ("disputed", "refunded"):
-            await deliver(
-                client,
-                event_for("charge.dispute.created", None, payment_intent=ids["payment_intent"]),
-            )
-        if status == "refunded":
-            await deliver(
-                client,
-                event_for("charge.dispute.closed.lost", None, payment_intent=ids["payment_intent"]),
-            )
+    ids["session"] = session = await checked_out(client, project_id)
+    targeted = {"session_id": session, "payment_intent": ids["payment_intent"]}
+    names: list[str] = {
+        "pending": [],
+        "expired": ["checkout.session.expired"],
+        "processing": ["checkout.session.completed.unpaid"],
+        "failed": ["checkout.session.completed.unpaid", "checkout.session.async_payment_failed"],
+        "paid": ["checkout.session.completed.paid"],
+        "disputed": ["checkout.session.completed.paid", "charge.dispute.created"],
+        "refunded": [
+            "checkout.session.completed.paid",
+            "charge.dispute.created",
+            "charge.dispute.closed.lost",
+        ],
+    }[status]
+    for name in names:
+        project = project_id if name.startswith("checkout.session.") else None
+        await deliver(client, event_for(name, project, **targeted))
     assert await status_of(client, project_id) == status
     return ids

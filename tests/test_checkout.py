@@ -128,10 +128,11 @@ async def test_a_project_paid_processing_or_disputed_cannot_check_out(
 ) -> None:
     project = new_id()
     await bring_to(client, project, status)
+    made = stripe_api.state.create_calls
     response = await client.checkout(project)
     assert response.code == 409
     assert status in response.json()["error"]
-    assert stripe_api.state.create_calls == 0
+    assert stripe_api.state.create_calls == made
     assert await status_of(client, project) == status
 
 
@@ -365,18 +366,67 @@ async def test_only_listed_origins_get_cors_headers(client: ServiceClient) -> No
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-async def test_a_project_paid_while_its_first_session_was_being_created_answers_409(
+@pytest.mark.parametrize(
+    ("early", "expected"),
+    [
+        (["checkout.session.completed.paid"], "paid"),
+        (["checkout.session.completed.unpaid"], "processing"),
+        (["checkout.session.completed.paid", "charge.dispute.created"], "disputed"),
+    ],
+)
+async def test_events_of_a_session_not_yet_stored_count_once_the_retried_checkout_stores_it(
+    client: ServiceClient,
+    ctx: AppContext,
+    stripe_api: StripeStandIn,
+    early: list[str],
+    expected: str,
+) -> None:
+    """Stripe made the session but its answer never arrived (the SDK's retry lost too): the
+    buyer pays and the events arrive before the service stored the session, so they name a
+    session it does not know yet and are kept. The retried checkout re-sends the same
+    request, Stripe hands back that session, and storing it lets the kept events count, in
+    the same transaction: the project is `expected` and the checkout answers 409."""
+    project = new_id()
+    stripe_api.state.faults.lose_answer_next(2, path_prefix="/v1/checkout/sessions")
+    lost = await client.checkout(project)
+    assert lost.code == 502, lost.body
+    [session] = list(stripe_api.state.sessions)
+    pi = new_id("pi")
+    for name in early:
+        project_field = project if name.startswith("checkout.session.") else None
+        body = await deliver(
+            client, event_for(name, project_field, session_id=session, payment_intent=pi)
+        )
+        assert body == {"received": True}
+    assert await status_of(client, project) is None  # not stored yet: no project row
+
+    retried = await client.checkout(project)
+    assert retried.code == 409, retried.body
+    assert expected in retried.json()["error"]
+    assert stripe_api.state.create_calls == 1  # the retry was Stripe's replay, not a new one
+    assert await status_of(client, project) == expected
+    rows = await history(ctx, project)
+    assert [(r["from_status"], r["to_status"], r["cause"]) for r in rows] == [
+        (None, expected, "api_checkout")
+    ]
+
+
+async def test_a_session_stored_after_its_expiry_event_is_replaced_by_a_new_one(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
-    """The first checkout of a project takes the one-statement path; a webhook creating the
-    project meanwhile sends it down the locked path, which refuses to reopen a paid one."""
-    stripe_api.state.faults.delay_seconds = 0.5
+    """The lost session expired before the retry stored it: storing it settles `expired`, and
+    the same checkout goes on to make a new session, which it hands out."""
     project = new_id()
-    checkout = asyncio.ensure_future(client.checkout(project))
-    await asyncio.sleep(0.2)
-    await deliver(client, event_for("checkout.session.completed.paid", project))
-    response = await checkout
-    assert response.code == 409
-    assert await status_of(client, project) == "paid"
-    assert [r["to_status"] for r in await history(ctx, project)] == ["paid"]
-    assert (await client.checkout(project)).code == 409
+    stripe_api.state.faults.lose_answer_next(2, path_prefix="/v1/checkout/sessions")
+    assert (await client.checkout(project)).code == 502
+    [session] = list(stripe_api.state.sessions)
+    await deliver(client, event_for("checkout.session.expired", project, session_id=session))
+    retried = await client.checkout(project)
+    assert retried.code == 200, retried.body
+    assert retried.json()["session_id"] != session
+    assert stripe_api.state.create_calls == 2
+    assert await status_of(client, project) == "pending"
+    assert [(r["from_status"], r["to_status"]) for r in await history(ctx, project)] == [
+        (None, "expired"),
+        ("expired", "pending"),
+    ]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import ServiceClient, StripeStandIn, event_for, new_id
-from flows import deliver, history, status_of
+from flows import checked_out, deliver, history, status_of
 from processes import free_port, service_environment
 
 from service.handlers import AppContext
@@ -38,56 +38,99 @@ async def test_reconcile_applies_missed_events_over_several_pages_once(
 ) -> None:
     projects = [new_id() for _ in range(130)]
     for n, project in enumerate(projects):
-        missed(stripe_api, "checkout.session.completed.paid", project, age=3600 - n)
-    delivered = missed(stripe_api, "checkout.session.completed.paid", new_id())
+        session = await checked_out(client, project)
+        missed(
+            stripe_api, "checkout.session.completed.paid", project, age=3600 - n, session_id=session
+        )
+    delivered_project = new_id()
+    delivered = missed(
+        stripe_api,
+        "checkout.session.completed.paid",
+        delivered_project,
+        session_id=await checked_out(client, delivered_project),
+    )
     await deliver(client, delivered)
-    too_old = missed(stripe_api, "checkout.session.completed.paid", new_id(), age=73 * 3600)
+    old_project = new_id()
+    missed(
+        stripe_api,
+        "checkout.session.completed.paid",
+        old_project,
+        age=73 * 3600,
+        session_id=await checked_out(client, old_project),
+    )
 
-    summary = await reconcile(ctx.pool, ctx.queries, ctx.gateway, HOURS_72, progress=io.StringIO())
+    summary = await reconcile(
+        ctx.pool, ctx.queries, ctx.gateway, HOURS_72, livemode=False, progress=io.StringIO()
+    )
     assert (summary.seen, summary.applied, summary.already_recorded) == (131, 130, 1)
     assert all([await status_of(client, p) == "paid" for p in projects[:5] + projects[-5:]])
-    old_project = too_old["data"]["object"]["client_reference_id"]
-    assert await status_of(client, old_project) is None
+    assert await status_of(client, old_project) == "pending"
     event_pages = [r for r in stripe_api.state.requests if r.path == "/v1/events"]
     assert len(event_pages) == 2
     assert event_pages[0].params["limit"] == "100"
 
-    again = await reconcile(ctx.pool, ctx.queries, ctx.gateway, HOURS_72, progress=io.StringIO())
+    again = await reconcile(
+        ctx.pool, ctx.queries, ctx.gateway, HOURS_72, livemode=False, progress=io.StringIO()
+    )
     assert (again.seen, again.applied, again.already_recorded) == (131, 0, 131)
-    assert len(await history(ctx, projects[0])) == 1
+    assert [r["to_status"] for r in await history(ctx, projects[0])] == ["pending", "paid"]
 
 
-async def test_reconcile_applies_a_projects_events_oldest_first(
+async def test_reconcile_of_events_listed_newest_first_some_delivered_early_ends_the_same(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
+    """Stripe lists newest first, and the newest (the dispute lost) was delivered long before
+    the payment it is about: reconcile feeds the rest in the order listed, and the project
+    ends `refunded`, as delivery in Stripe's order would end."""
     project = new_id()
-    pi = new_id("pi")
-    # Stripe lists newest first; applied in that order the refund would find nothing to refund.
-    missed(stripe_api, "checkout.session.completed.paid", project, age=300, payment_intent=pi)
-    missed(stripe_api, "charge.dispute.created", None, age=200, payment_intent=pi)
-    missed(stripe_api, "charge.dispute.closed.lost", None, age=100, payment_intent=pi)
-    await reconcile(ctx.pool, ctx.queries, ctx.gateway, HOURS_72, progress=io.StringIO())
+    ids = {"payment_intent": new_id("pi"), "session_id": await checked_out(client, project)}
+    missed(stripe_api, "checkout.session.completed.paid", project, age=300, **ids)
+    missed(stripe_api, "charge.dispute.created", None, age=200, **ids)
+    early = missed(stripe_api, "charge.dispute.closed.lost", None, age=100, **ids)
+    await deliver(client, early)
+    assert await status_of(client, project) == "pending"  # its payment is not known yet
+    await reconcile(
+        ctx.pool, ctx.queries, ctx.gateway, HOURS_72, livemode=False, progress=io.StringIO()
+    )
     assert await status_of(client, project) == "refunded"
-    assert [r["to_status"] for r in await history(ctx, project)] == ["paid", "disputed", "refunded"]
+    assert [r["to_status"] for r in await history(ctx, project)] == ["pending", "refunded"]
+    listed = [r for r in stripe_api.state.requests if r.path == "/v1/events"]
+    assert listed, "reconcile did not ask Stripe"
 
 
 async def test_a_dry_run_changes_nothing(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
     project = new_id()
-    event = missed(stripe_api, "checkout.session.completed.paid", project)
+    event = missed(
+        stripe_api,
+        "checkout.session.completed.paid",
+        project,
+        session_id=await checked_out(client, project),
+    )
     summary = await reconcile(
-        ctx.pool, ctx.queries, ctx.gateway, HOURS_72, dry_run=True, progress=io.StringIO()
+        ctx.pool,
+        ctx.queries,
+        ctx.gateway,
+        HOURS_72,
+        livemode=False,
+        dry_run=True,
+        progress=io.StringIO(),
     )
     assert event["id"] in summary.would_apply
-    assert await status_of(client, project) is None
+    assert await status_of(client, project) == "pending"
 
 
 async def test_the_command_reconciles_and_prints_a_summary(
     client: ServiceClient, stripe_api: StripeStandIn, database_url: str
 ) -> None:
     project = new_id()
-    missed(stripe_api, "checkout.session.completed.paid", project)
+    missed(
+        stripe_api,
+        "checkout.session.completed.paid",
+        project,
+        session_id=await checked_out(client, project),
+    )
     environment = service_environment(database_url, stripe_api, free_port())
     result = await asyncio.to_thread(
         subprocess.run,

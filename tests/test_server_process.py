@@ -15,7 +15,8 @@ from typing import Any
 
 import tornado.httpclient
 import tornado.testing
-from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, event_for, new_id
+from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
+from flows import checked_out_event
 from processes import free_port, service_environment
 
 from service import db
@@ -127,6 +128,6 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
 async def test_the_leak_check_sees_what_in_process_services_log(client: ServiceClient) -> None:
     """The session-wide PII/secret check reads these files: prove they receive service logs."""
     project = new_id()
-    assert (await client.webhook(event_for("checkout.session.completed.paid", project))).code == 200
+    assert (await client.webhook(await checked_out_event(client, project_id=project))).code == 200
     logged = (Path(os.environ["SERVICE_TEST_LOGS"]) / "in-process.log").read_text()
     assert any(json.loads(line).get("project_id") == project for line in logged.splitlines())

@@ -7,13 +7,21 @@ or a lock while it waits for Stripe. One module per use case; this package re-ex
 
 from service.payments.checkout import CheckoutResult, checkout_params, start_checkout
 from service.payments.common import StatusChange, validate_project_id
-from service.payments.events import EventResult, apply_event, event_summary, receive_webhook
+from service.payments.events import (
+    EventResult,
+    FactResult,
+    apply_event,
+    event_summary,
+    receive_webhook,
+    store_fact,
+)
 from service.payments.health import check_database
 from service.payments.status import ProjectPayment, payment_status
 
 __all__ = [
     "CheckoutResult",
     "EventResult",
+    "FactResult",
     "ProjectPayment",
     "StatusChange",
     "apply_event",
@@ -23,5 +31,6 @@ __all__ = [
     "payment_status",
     "receive_webhook",
     "start_checkout",
+    "store_fact",
     "validate_project_id",
 ]

@@ -26,8 +26,8 @@ from service.payments.common import (
     transaction,
     validate_project_id,
 )
+from service.payments.model import NOT_PAYABLE, AuditCause, PaymentStatus
 from service.stripe_gateway import CheckoutSession, StripeGateway
-from service.transitions import NOT_PAYABLE, PENDING
 
 # An open session this close to expiry is not handed out again: the buyer needs time to pay.
 REUSE_MARGIN = timedelta(minutes=5)
@@ -75,12 +75,9 @@ async def start_checkout(
     first = await _claim_first_checkout(pool, queries, settings, project_id)
     if first is not None:
         session = await _create_in_stripe(pool, queries, gateway, settings, project_id, first)
-        stored = await _store_first_session(pool, queries, project_id, first, session)
+        stored = await _store_session(pool, queries, project_id, first, session)
         if stored is not None:
             return stored
-        result = await _store_session(pool, queries, project_id, first, session)
-        if result is not None:
-            return result
     while True:
         async with transaction(pool) as conn:
             step = await _claim_checkout(conn, queries, settings, project_id)
@@ -123,33 +120,6 @@ async def _claim_first_checkout(
     return claim if key is not None else None
 
 
-async def _store_first_session(
-    pool: asyncpg.Pool,
-    queries: Queries,
-    project_id: str,
-    attempt: _Attempt,
-    session: CheckoutSession,
-) -> CheckoutResult | None:
-    """One statement: the new project, its session, the attempt marked stored, the audit
-    row. None when the project appeared meanwhile; the locked path then decides."""
-    async with connection(pool) as conn:
-        created = await queries.store_first_session(
-            conn,
-            project_id=project_id,
-            idempotency_key=attempt.idempotency_key,
-            checkout_session_id=session.session_id,
-            checkout_url=session.url,
-            checkout_expires_at=datetime.fromtimestamp(session.expires_at, UTC),
-            amount_total=session.amount_total,
-            currency=session.currency,
-            request_id=request_id_var.get(),
-        )
-    if not created:
-        return None
-    log_change(StatusChange(project_id, None, PENDING), "api_checkout")
-    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
-
-
 async def _claim_checkout(
     conn: asyncpg.Connection, queries: Queries, settings: Settings, project_id: str
 ) -> CheckoutResult | _Wait | _Attempt:
@@ -165,7 +135,7 @@ async def _claim_checkout(
             raise ProjectNotPayable(f"the project is already {project['status']}")
         expires_at = project["checkout_expires_at"]
         if (
-            project["status"] == PENDING
+            project["status"] == PaymentStatus.PENDING
             and project["checkout_session_id"]
             and expires_at is not None
             and expires_at - now > REUSE_MARGIN
@@ -259,71 +229,38 @@ async def _store_session(
     attempt: _Attempt,
     session: CheckoutSession,
 ) -> CheckoutResult | None:
-    """Point the project at its new session; None if another caller took the attempt over."""
-    change: StatusChange | None = None
-    refused: str | None = None
-    async with transaction(pool) as conn:
-        await queries.lock_checkout(conn, project_id=project_id)
-        current = await queries.get_checkout_attempt(conn, project_id=project_id)
-        if (
-            current is None
-            or current["idempotency_key"] != attempt.idempotency_key
-            or current["session_id"] is not None
-        ):
-            return None
-        expires_at = datetime.fromtimestamp(session.expires_at, UTC)
-        while True:
-            project = await queries.lock_project(conn, project_id=project_id)
-            if project is not None:
-                break
-            created = await queries.insert_project(
-                conn,
-                project_id=project_id,
-                status=PENDING,
-                checkout_session_id=session.session_id,
-                checkout_url=session.url,
-                checkout_expires_at=expires_at,
-                payment_intent_id=None,
-                amount_total=session.amount_total,
-                currency=session.currency,
-            )
-            if created is not None:
-                break
-        from_status = project["status"] if project is not None else None
-        if from_status in NOT_PAYABLE:
-            # A webhook paid the project while Stripe was being asked: the new session is
-            # left to expire unused.
-            refused = str(from_status)
-        elif project is not None:
-            await queries.set_checkout_session(
-                conn,
-                project_id=project_id,
-                status=PENDING,
-                checkout_session_id=session.session_id,
-                checkout_url=session.url,
-                checkout_expires_at=expires_at,
-                amount_total=session.amount_total,
-                currency=session.currency,
-            )
-        if refused is None and from_status != PENDING:
-            change = StatusChange(project_id, from_status, PENDING)
-            await queries.add_audit_row(
-                conn,
-                project_id=project_id,
-                from_status=from_status,
-                to_status=PENDING,
-                cause="api_checkout",
-                cause_event_id=None,
-                request_id=request_id_var.get(),
-            )
-        await queries.finish_checkout_attempt(
+    """Store the new session as the service's and the project's current one and settle the
+    status, in one statement; None if another caller took the attempt over. A project that
+    meanwhile came to hold money (or await a delayed payment) refuses it: the session stays
+    recorded as the service's, so a payment on it is caught as a duplicate."""
+    async with connection(pool) as conn:
+        row = await queries.store_checkout_session(
             conn,
             project_id=project_id,
             idempotency_key=attempt.idempotency_key,
             session_id=session.session_id,
+            checkout_url=session.url,
+            expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+            amount_total=session.amount_total,
+            currency=session.currency,
+            request_id=request_id_var.get(),
         )
-    if refused is not None:
-        raise ProjectNotPayable(f"the project is already {refused}")
-    if change is not None:
-        log_change(change, "api_checkout")
+    if not row["stored"]:
+        return None
+    if row["to_status"] != row["from_status"]:
+        from_status = row["from_status"]
+        log_change(
+            StatusChange(
+                project_id,
+                PaymentStatus(from_status) if from_status else None,
+                PaymentStatus(row["to_status"]),
+            ),
+            str(AuditCause.API_CHECKOUT),
+        )
+    if row["refused"]:
+        raise ProjectNotPayable(f"the project is already {row['to_status']}")
+    if row["to_status"] != PaymentStatus.PENDING:
+        # Its facts arrived before it was stored (the answer was lost, or a replica died):
+        # the session is over (expired, failed, refunded); the caller makes a new one.
+        return None
     return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)

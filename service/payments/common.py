@@ -12,6 +12,7 @@ import asyncpg
 
 from service.db import is_unavailable
 from service.errors import DatabaseUnavailable, InvalidProjectId
+from service.payments.model import PaymentStatus
 from service.webhook_events import PROJECT_ID
 
 log = logging.getLogger("service.payments")
@@ -20,8 +21,8 @@ log = logging.getLogger("service.payments")
 @dataclass(frozen=True)
 class StatusChange:
     project_id: str
-    from_status: str | None
-    to_status: str
+    from_status: PaymentStatus | None
+    to_status: PaymentStatus
 
 
 def validate_project_id(value: object) -> str:
@@ -61,8 +62,8 @@ def log_change(change: StatusChange, cause: str) -> None:
             "fields": {
                 "event": "status_change",
                 "project_id": change.project_id,
-                "from_status": change.from_status,
-                "to_status": change.to_status,
+                "from_status": str(change.from_status) if change.from_status else None,
+                "to_status": str(change.to_status),
                 "cause": cause,
             }
         },

@@ -1,7 +1,13 @@
-"""Apply a Stripe event (a webhook delivery, or reconcile): once, in order, audited."""
+"""Receive a Stripe event (a webhook delivery, or reconcile): record its fact, settle the status.
+
+The data path reads straight down: verify the signature -> parse the event -> the fact it
+tells (payments/facts.py) -> one statement that records the event once, stores the fact and
+re-derives the project's status from all its facts (queries/facts.sql apply-fact).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,23 +17,32 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.logs import request_id_var
-from service.payments.common import StatusChange, connection, log_change, transaction
-from service.transitions import CHECKOUT_SESSION_TYPES, HANDLED_TYPES, moves_for, next_status
-from service.webhook_events import (
-    StripeEvent,
-    parse_event,
-    payment_details,
-    project_reference,
-    verify_signature,
-)
+from service.payments.common import StatusChange, connection, log_change
+from service.payments.facts import Fact, NoFact, fact_of_event
+from service.payments.model import AuditCause, Outcome, PaymentStatus
+from service.webhook_events import StripeEvent, parse_event, verify_signature
+
+log = logging.getLogger("service.payments")
 
 
 @dataclass(frozen=True)
 class EventResult:
     event_id: str
     event_type: str
-    duplicate: bool
-    outcome: str
+    outcome: Outcome
+    change: StatusChange | None = None
+
+    @property
+    def duplicate(self) -> bool:
+        return self.outcome is Outcome.DUPLICATE
+
+
+@dataclass(frozen=True)
+class FactResult:
+    """What storing one fact did to the project it belongs to (if any is known)."""
+
+    outcome: Outcome
+    project_id: str | None = None
     change: StatusChange | None = None
 
 
@@ -45,125 +60,139 @@ async def receive_webhook(
         payload, signature, settings.stripe_webhook_secrets, settings.webhook_tolerance_seconds
     )
     event = parse_event(payload)
-    return await apply_event(pool, queries, event, received_at)
-
-
-class _ProjectAppeared(Exception):
-    """Another transaction created the project between our read and our write."""
+    return await apply_event(pool, queries, event, received_at, livemode=settings.stripe_livemode)
 
 
 async def apply_event(
-    pool: asyncpg.Pool, queries: Queries, event: StripeEvent, received_at: datetime
-) -> EventResult:
-    """Record the event and apply it, once: record, status change and audit row commit
-    together, and a second delivery of the same id (even a concurrent one) is a no-op."""
-    while True:
-        try:
-            return await _apply_once(pool, queries, event, received_at)
-        except _ProjectAppeared:
-            continue  # decide again, now on the row the other transaction created
-
-
-async def _apply_once(
-    pool: asyncpg.Pool, queries: Queries, event: StripeEvent, received_at: datetime
-) -> EventResult:
-    handled = event.event_type in HANDLED_TYPES
-    project_id, payment_intent = project_reference(event)
-    async with connection(pool) as conn:
-        if handled and project_id is None and payment_intent is not None:
-            project_id = await queries.find_project_by_payment_intent(
-                conn, payment_intent_id=payment_intent
-            )
-        record = {
-            "event_id": event.event_id,
-            "event_type": event.event_type,
-            "stripe_created_at": event.created,
-            "livemode": event.livemode,
-            "received_at": received_at,
-            "project_id": project_id,
-        }
-        if not handled or project_id is None:
-            outcome = "ignored" if not handled else "unknown_project"
-            return await _record_only(conn, queries, event, record, outcome)
-
-        payment_intent_id, amount, currency = payment_details(event)
-        change = {
-            "payment_intent_id": payment_intent_id,
-            "amount_total": amount,
-            "currency": currency,
-            "request_id": request_id_var.get(),
-        }
-        moves = moves_for(event.event_type, event.obj)
-        # One statement: row lock, decision, event record, status change, audit row.
-        row = await queries.apply_event(
-            conn,
-            statuses=moves.statuses,
-            to_if_current_session=moves.to_if_current_session,
-            to_otherwise=moves.to_otherwise,
-            event_session_id=moves.event_session_id,
-            **record,
-            **change,
-        )
-    if row["found_status"] is None:  # nothing was written
-        return await _apply_to_new_project(pool, queries, event, record, change)
-    if row["event_id"] is None:
-        return EventResult(event.event_id, event.event_type, True, "duplicate")
-    if row["outcome"] != "applied":
-        return EventResult(event.event_id, event.event_type, False, row["outcome"])
-    if not row["changed"]:
-        # Cannot happen: the statement moves the row it has locked. Should it ever, the event
-        # is recorded as applied without a change, and this error is what says so.
-        raise RuntimeError(f"event {event.event_id} was recorded but its project did not move")
-    status_change = StatusChange(project_id, row["found_status"], row["to_status"])
-    log_change(status_change, f"stripe_event:{event.event_id}")
-    return EventResult(event.event_id, event.event_type, False, "applied", status_change)
-
-
-async def _record_only(
-    conn: asyncpg.Connection,
-    queries: Queries,
-    event: StripeEvent,
-    record: Mapping[str, object],
-    outcome: str,
-) -> EventResult:
-    """An event that changes no status is only recorded, once."""
-    if await queries.record_event(conn, outcome=outcome, **record) is None:
-        return EventResult(event.event_id, event.event_type, True, "duplicate")
-    return EventResult(event.event_id, event.event_type, False, outcome)
-
-
-async def _apply_to_new_project(
     pool: asyncpg.Pool,
     queries: Queries,
     event: StripeEvent,
-    record: Mapping[str, object],
-    change: Mapping[str, object],
+    received_at: datetime,
+    *,
+    livemode: bool,
 ) -> EventResult:
-    """An event about a project with no row yet (paid without a checkout through this
-    service, or an event that overtook the checkout's own write): the event record, the new
-    row and its audit row, in a transaction that rolls back if the row appeared meanwhile.
-    An event with no edge from "no row" is only recorded, as unchanged."""
-    target = next_status(event.event_type, event.obj, None, None)
-    if target is None:
-        async with connection(pool) as conn:
-            return await _record_only(conn, queries, event, record, "unchanged")
-    session_id = event.obj.get("id") if event.event_type in CHECKOUT_SESSION_TYPES else None
-    async with transaction(pool) as conn:
-        row = await queries.apply_event_to_new_project(
-            conn,
-            to_status=target,
-            checkout_session_id=session_id if isinstance(session_id, str) else None,
-            **record,
-            **change,
+    """Record the event once and let its fact count: the event record, the fact, any status
+    change and its audit row commit together; a second delivery of the same id (even a
+    concurrent one) changes nothing."""
+    fact = fact_of_event(event, livemode=livemode)
+    if isinstance(fact, NoFact):
+        return await _record_only(pool, queries, event, received_at, fact)
+    result = await store_fact(
+        pool,
+        queries,
+        fact,
+        cause=AuditCause.STRIPE_EVENT,
+        event=event,
+        received_at=received_at,
+    )
+    if result.outcome is Outcome.UNATTRIBUTED:
+        # A Payment Link's session, another integration's charge, or an object whose session
+        # is not stored yet: kept, and counted the moment its session becomes known.
+        log.warning(
+            "event names no session or payment of this service; kept, not counted",
+            extra={"fields": _event_fields(event, fact)},
         )
-        if row["event_id"] is None:
-            return EventResult(event.event_id, event.event_type, True, "duplicate")
-        if not row["changed"]:
-            raise _ProjectAppeared  # rolls the event record back; decided again on the row
-    project_id = str(record["project_id"])
-    status_change = StatusChange(project_id, None, target)
-    log_change(status_change, f"stripe_event:{event.event_id}")
-    return EventResult(event.event_id, event.event_type, False, "applied", status_change)
+    elif result.outcome is Outcome.UNCHANGED:
+        log.info(
+            "event changed no status",
+            extra={
+                "fields": _event_fields(event, fact)
+                | {"project_id": result.project_id, "reason": "the derived status is the same"}
+            },
+        )
+    return EventResult(event.event_id, event.event_type, result.outcome, result.change)
+
+
+async def store_fact(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    fact: Fact,
+    *,
+    cause: AuditCause,
+    event: StripeEvent | None = None,
+    received_at: datetime | None = None,
+) -> FactResult:
+    """Store one fact (from an event, or read from Stripe when `event` is None) and settle the
+    status of the project it belongs to, in one statement. The one way a status changes
+    after a checkout stored its session."""
+    async with connection(pool) as conn:
+        row = await queries.apply_fact(
+            conn,
+            event_id=event.event_id if event else None,
+            event_type=event.event_type if event else None,
+            event_created_at=event.created if event else None,
+            livemode=event.livemode if event else None,
+            received_at=received_at,
+            object_kind=str(fact.kind),
+            object_id=fact.object_id,
+            payment_intent_id=fact.payment_intent_id,
+            state=str(fact.state),
+            stage=int(fact.stage),
+            amount=fact.amount,
+            amount_refunded=fact.amount_refunded,
+            fact_created_at=fact.created,
+            cause=str(cause),
+            request_id=request_id_var.get(),
+        )
+    if row["duplicate"]:
+        return FactResult(Outcome.DUPLICATE)
+    outcome = Outcome(row["outcome"])
+    change = None
+    if outcome is Outcome.APPLIED:
+        from_status = row["from_status"]
+        change = StatusChange(
+            row["project_id"],
+            PaymentStatus(from_status) if from_status else None,
+            PaymentStatus(row["to_status"]),
+        )
+        log_change(change, f"{cause}:{event.event_id}" if event else str(cause))
+    return FactResult(outcome, row["project_id"], change)
+
+
+async def _record_only(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    event: StripeEvent,
+    received_at: datetime,
+    no_fact: NoFact,
+) -> EventResult:
+    """An event that tells no fact the service may count is only recorded, once."""
+    async with connection(pool) as conn:
+        recorded = await queries.record_event(
+            conn,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            stripe_created_at=event.created,
+            livemode=event.livemode,
+            project_id=None,
+            outcome=str(no_fact.outcome),
+            received_at=received_at,
+        )
+    if recorded is None:
+        return EventResult(event.event_id, event.event_type, Outcome.DUPLICATE)
+    if no_fact.outcome is not Outcome.IGNORED:
+        log.warning(
+            "event recorded and not counted",
+            extra={
+                "fields": {
+                    "event_id": event.event_id,
+                    "event_type": event.event_type,
+                    "outcome": str(no_fact.outcome),
+                    "reason": no_fact.reason,
+                }
+            },
+        )
+    return EventResult(event.event_id, event.event_type, no_fact.outcome)
+
+
+def _event_fields(event: StripeEvent, fact: Fact) -> dict[str, object]:
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "object_kind": str(fact.kind),
+        "object_id": fact.object_id,
+        "payment_intent_id": fact.payment_intent_id,
+    }
 
 
 def event_summary(result: EventResult) -> Mapping[str, object]:

@@ -12,17 +12,11 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
-from service.logs import request_id_var
-from service.payments.common import (
-    StatusChange,
-    connection,
-    log_change,
-    transaction,
-    validate_project_id,
-)
+from service.payments.common import connection, validate_project_id
+from service.payments.events import store_fact
+from service.payments.facts import fact_of_session
+from service.payments.model import AuditCause, Outcome, PaymentStatus
 from service.stripe_gateway import StripeGateway
-from service.transitions import PENDING, next_status
-from service.webhook_events import StripeEvent, payment_details
 
 log = logging.getLogger("service.payments")
 
@@ -30,7 +24,7 @@ log = logging.getLogger("service.payments")
 @dataclass(frozen=True)
 class ProjectPayment:
     project_id: str
-    status: str
+    status: PaymentStatus
     updated_at: datetime
 
 
@@ -43,18 +37,21 @@ async def payment_status(
 ) -> ProjectPayment:
     """The project's status. A pending project's session is also read from Stripe (at most
     once per STRIPE_CONFIRM_INTERVAL_SECONDS, across replicas), because the buyer may land
-    on the success page before the webhook does; what Stripe says is applied through the
-    same status table, and the webhook arriving later is a no-op."""
+    on the success page before the webhook does; what Stripe says is stored as a fact and
+    settles the status through the same derivation, and the webhook arriving later adds
+    nothing new."""
     validate_project_id(project_id)
     async with connection(pool) as conn:
         row = await queries.get_project_payment(conn, project_id=project_id)
     if row is None:
         raise ProjectNotFound("no checkout was ever started for this project")
-    confirm = row["status"] == PENDING and settings.stripe_confirm_interval_seconds > 0
+    confirm = (
+        row["status"] == PaymentStatus.PENDING and settings.stripe_confirm_interval_seconds > 0
+    )
     if confirm and await _confirm_with_stripe(pool, queries, gateway, settings, project_id):
         async with connection(pool) as conn:
             row = await queries.get_project_payment(conn, project_id=project_id)
-    return ProjectPayment(row["project_id"], row["status"], row["updated_at"])
+    return ProjectPayment(row["project_id"], PaymentStatus(row["status"]), row["updated_at"])
 
 
 async def _confirm_with_stripe(
@@ -82,49 +79,8 @@ async def _confirm_with_stripe(
             "could not confirm a session with Stripe", extra={"fields": {"project_id": project_id}}
         )
         return False
-    event_type = {
-        "complete": "checkout.session.completed",
-        "expired": "checkout.session.expired",
-    }.get(str(session.get("status")))
-    if event_type is None:
+    fact = fact_of_session(session, livemode=settings.stripe_livemode)
+    if fact is None or fact.object_id != session_id:
         return False
-    as_event = StripeEvent(
-        "", event_type, datetime.now(UTC), session.get("livemode") is True, session
-    )
-    async with transaction(pool) as conn:
-        change = await _apply_confirmation(conn, queries, as_event, project_id)
-    if change is not None:
-        log_change(change, "api_confirmation")
-    return change is not None
-
-
-async def _apply_confirmation(
-    conn: asyncpg.Connection, queries: Queries, session: StripeEvent, project_id: str
-) -> StatusChange | None:
-    """Apply a session read from Stripe (no event id: audit cause api_confirmation)."""
-    project = await queries.lock_project(conn, project_id=project_id)
-    if project is None:
-        return None
-    current = project["status"]
-    target = next_status(session.event_type, session.obj, current, project["checkout_session_id"])
-    if target is None:
-        return None
-    payment_intent, amount, currency = payment_details(session)
-    await queries.set_project_status(
-        conn,
-        project_id=project_id,
-        status=target,
-        payment_intent_id=payment_intent,
-        amount_total=amount,
-        currency=currency,
-    )
-    await queries.add_audit_row(
-        conn,
-        project_id=project_id,
-        from_status=current,
-        to_status=target,
-        cause="api_confirmation",
-        cause_event_id=None,
-        request_id=request_id_var.get(),
-    )
-    return StatusChange(project_id, current, target)
+    result = await store_fact(pool, queries, fact, cause=AuditCause.API_CONFIRMATION)
+    return result.outcome is Outcome.APPLIED

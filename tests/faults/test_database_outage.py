@@ -7,7 +7,8 @@ import asyncio
 import time
 
 import tornado.httpclient
-from conftest import OwnedPostgres, StripeStandIn, event_for, new_id
+from conftest import OwnedPostgres, StripeStandIn, new_id
+from flows import checked_out_event
 from processes import ServiceProcess, free_port, service_environment
 
 from devtools.postgres import start_embedded_again, stop_embedded
@@ -26,8 +27,10 @@ async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
         await service.wait_healthy(http)
         paid_before = new_id()
         assert (
-            await client.webhook(event_for("checkout.session.completed.paid", paid_before))
+            await client.webhook(await checked_out_event(client, project_id=paid_before))
         ).code == 200
+        event = await checked_out_event(client)
+        project = event["data"]["object"]["client_reference_id"]
 
         await asyncio.to_thread(stop_embedded, owned_postgres.server)
         started = time.monotonic()
@@ -39,8 +42,6 @@ async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
         for leak in ("postgres", "pgserver", "/tmp", "127.0.0.1", "host="):
             assert leak not in reason, leak
 
-        event = event_for("checkout.session.completed.paid", new_id())
-        project = event["data"]["object"]["client_reference_id"]
         assert (await client.webhook(event)).code == 500  # Stripe will retry
         assert (await client.checkout(new_id())).code == 503
         assert (await client.status(paid_before)).code == 503

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tornado.httpclient
-from conftest import StripeStandIn, event_for, new_id
-from flows import history
+import tornado.ioloop
+from conftest import StripeStandIn, new_id
+from flows import checked_out_event, deliver, history, status_of
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lifecycles import LIFECYCLES, Lifecycle, set_up
 from processes import ServiceProcess, free_port, service_environment
 
 from service.handlers import AppContext
@@ -36,14 +41,14 @@ async def test_duplicates_across_replicas_take_effect_once(
     try:
         for replica in replicas:
             await replica.wait_healthy(http)
-        event = event_for("checkout.session.completed.paid", new_id())
+        event = await checked_out_event(replicas[0].client(http))
         project = event["data"]["object"]["client_reference_id"]
         responses = await asyncio.gather(
             *(replicas[n % 2].client(http).webhook(event) for n in range(20))
         )
         assert [r.code for r in responses] == [200] * 20
         assert sum(1 for r in responses if not r.json().get("duplicate")) == 1
-        assert len(await history(ctx, project)) == 1
+        assert [r["to_status"] for r in await history(ctx, project)] == ["pending", "paid"]
     finally:
         http.close()
 
@@ -101,3 +106,35 @@ async def test_workers_mode_serves_from_several_processes_and_stops_cleanly(
     finally:
         http.close()
         service.stop()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(lifecycle=st.sampled_from(LIFECYCLES), shuffle=st.randoms(use_true_random=False))
+def test_a_shuffled_lifecycle_sent_to_two_replicas_at_once_ends_as_in_order(
+    io_loop: tornado.ioloop.IOLoop,
+    replicas: list[ServiceProcess],
+    lifecycle: Lifecycle,
+    shuffle: random.Random,
+) -> None:
+    """Every event twice, shuffled, half to each replica, all in flight together: the project
+    ends where delivering each once in Stripe's order ends."""
+
+    async def run() -> None:
+        http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
+        try:
+            for replica in replicas:
+                await replica.wait_healthy(http)
+            clients = [replica.client(http) for replica in replicas]
+            played = await set_up(clients[0], lifecycle)
+            sends = [event for event in played.events for _ in range(2)]
+            shuffle.shuffle(sends)
+            await asyncio.gather(*(deliver(clients[n % 2], event) for n, event in enumerate(sends)))
+            assert await status_of(clients[1], played.project) == lifecycle.expected
+        finally:
+            http.close()
+
+    io_loop.run_sync(run, timeout=120)
