@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 
 ## Serve on http://127.0.0.1:5003 with an embedded PostgreSQL (./.data) and the Stripe
 ## sandbox unless DATABASE_URL / STRIPE_SECRET_KEY say otherwise.
+## SANDBOX_DELIVERY=shuffled (SANDBOX_MAX_DELAY=30) makes the sandbox deliver like Stripe after
+## an outage: each event held a random delay, so later events overtake earlier ones.
+export SANDBOX_DELIVERY SANDBOX_MAX_DELAY
 run: install
 	$(PY) -m devtools.run
 

@@ -4,7 +4,6 @@ DROP FUNCTION store_checkout_session(text, text, text, text, timestamptz, bigint
 DROP FUNCTION apply_stripe_fact(text, text, timestamptz, boolean, timestamptz, text, text, text,
                                 text, smallint, bigint, bigint, timestamptz, text, text);
 DROP FUNCTION settle_project_status(text, text, text, text);
-DROP FUNCTION lock_stripe_object(text);
 DROP FUNCTION derive_project_payment(text);
 DROP TABLE stripe_facts;
 DROP TABLE checkout_sessions;

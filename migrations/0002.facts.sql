@@ -117,55 +117,50 @@ RETURNS TABLE (status text, session_id text, payment_intent_id text)
 LANGUAGE sql STABLE
 AS $$
 WITH sessions AS (
-    SELECT cs.session_id,
-           -- The session's latest state: the fact Stripe created last, later stage on a tie.
-           (SELECT f.state FROM stripe_facts f
-             WHERE f.object_kind = 'session' AND f.object_id = cs.session_id
-             ORDER BY f.stripe_created_at DESC, f.stage DESC, f.state COLLATE "C" DESC
-             LIMIT 1) AS state,
-           (SELECT f.payment_intent_id FROM stripe_facts f
-             WHERE f.object_kind = 'session' AND f.object_id = cs.session_id
-               AND f.payment_intent_id IS NOT NULL
-             ORDER BY f.payment_intent_id COLLATE "C"
-             LIMIT 1) AS payment_intent_id,
-           -- When Stripe created its paid fact: from events when any, else from a read.
-           (SELECT min(f.stripe_created_at) FROM stripe_facts f
-             WHERE f.object_kind = 'session' AND f.object_id = cs.session_id
-               AND f.state = 'paid' AND f.event_id IS NOT NULL) AS paid_event_at,
-           (SELECT min(f.stripe_created_at) FROM stripe_facts f
-             WHERE f.object_kind = 'session' AND f.object_id = cs.session_id
-               AND f.state = 'paid') AS paid_any_at
+    SELECT cs.session_id, own.state, own.payment_intent_id, own.paid_event_at, own.paid_any_at
       FROM checkout_sessions cs
+      -- The session's own facts, in one index scan (stripe_facts_object_id_idx).
+      LEFT JOIN LATERAL (
+          SELECT
+              -- Its latest state: the fact Stripe created last, the later stage on a tie.
+              (array_agg(f.state ORDER BY f.stripe_created_at DESC, f.stage DESC,
+                                          f.state COLLATE "C" DESC))[1] AS state,
+              -- (compared as bytes, then back in the column's collation for the indexes)
+              min(f.payment_intent_id COLLATE "C") COLLATE "default" AS payment_intent_id,
+              -- When Stripe created its paid fact: from events when any, else from a read.
+              min(f.stripe_created_at) FILTER (WHERE f.state = 'paid' AND f.event_id IS NOT NULL)
+                  AS paid_event_at,
+              min(f.stripe_created_at) FILTER (WHERE f.state = 'paid') AS paid_any_at
+            FROM stripe_facts f
+           WHERE f.object_kind = 'session' AND f.object_id = cs.session_id) own ON true
      WHERE cs.project_id = p_project_id
 ), with_payment AS (
     SELECT s.*,
-           coalesce(refund.full, false) AS fully_refunded,
+           coalesce(money.fully_refunded, false) AS fully_refunded,
            coalesce(disputes.any_lost, false) AS dispute_lost,
            coalesce(disputes.any_open, false) AS dispute_open,
-           proof.first_at AS proof_at
+           money.proof_at
       FROM sessions s
-      -- The payment's latest refund state: the largest cumulative amount at the latest time.
+      -- Its payment's refunds and disputes, in one index scan (stripe_facts_payment_intent_id_idx):
+      -- the latest refund state (the largest cumulative amount at the latest time), and the
+      -- first of them, which proves the payment happened even before its own event.
       LEFT JOIN LATERAL (
-          SELECT f.amount_refunded >= f.amount AS full
+          SELECT (array_agg(f.amount_refunded >= f.amount
+                            ORDER BY f.stripe_created_at DESC, f.amount_refunded DESC,
+                                     f.amount DESC)
+                      FILTER (WHERE f.object_kind = 'payment'))[1] AS fully_refunded,
+                 min(f.stripe_created_at) AS proof_at
             FROM stripe_facts f
-           WHERE f.object_kind = 'payment' AND f.payment_intent_id = s.payment_intent_id
-           ORDER BY f.stripe_created_at DESC, f.amount_refunded DESC, f.amount DESC
-           LIMIT 1) refund ON true
+           WHERE f.payment_intent_id = s.payment_intent_id
+             AND f.object_kind IN ('payment', 'dispute')) money ON true
       -- Each dispute on the payment at its latest state.
       LEFT JOIN LATERAL (
           SELECT bool_or(d.state = 'lost') AS any_lost, bool_or(d.state = 'open') AS any_open
-            FROM (SELECT DISTINCT ON (f.object_id) f.state
+            FROM (SELECT (array_agg(f.state ORDER BY f.stripe_created_at DESC, f.stage DESC,
+                                                    f.state COLLATE "C" DESC))[1] AS state
                     FROM stripe_facts f
                    WHERE f.object_kind = 'dispute' AND f.payment_intent_id = s.payment_intent_id
-                   ORDER BY f.object_id, f.stripe_created_at DESC, f.stage DESC,
-                            f.state COLLATE "C" DESC
-                 ) d) disputes ON true
-      -- A refund or a dispute proves the payment happened, even before its own event.
-      LEFT JOIN LATERAL (
-          SELECT min(f.stripe_created_at) AS first_at
-            FROM stripe_facts f
-           WHERE f.object_kind IN ('payment', 'dispute')
-             AND f.payment_intent_id = s.payment_intent_id) proof ON true
+                   GROUP BY f.object_id) d) disputes ON true
 ), statuses AS (
     SELECT w.session_id, w.payment_intent_id,
            CASE
@@ -214,13 +209,6 @@ SELECT r.status, r.session_id, r.payment_intent_id
  LIMIT 1;
 $$;
 
--- Serialises everyone who stores a fact about, or makes known the owner of, one Stripe object
--- (a session id, a payment intent id), so that a fact and the news of whose object it is can
--- never miss each other: whichever commits second sees the first.
-CREATE FUNCTION lock_stripe_object(p_object_id text) RETURNS void
-LANGUAGE sql
-AS $$ SELECT pg_advisory_xact_lock(hashtextextended(p_object_id, 4712)); $$;
-
 -- Re-derives a project's status (its row locked by the caller) and, when it changed, stores it
 -- with one audit row. Returns the status before and after.
 CREATE FUNCTION settle_project_status(p_project_id text, p_cause text, p_cause_event_id text,
@@ -252,6 +240,10 @@ END;
 $$;
 
 -- Records one fact and settles the project it belongs to, in the caller's one statement:
+-- Whoever stores a fact about, or makes known the owner of, one Stripe object (a session id,
+-- a payment intent id) first takes that object's transaction-level advisory lock (key space
+-- 4712), so that a fact and the news of whose object it is can never miss each other:
+-- whichever commits second sees the first.
 -- the event record (exactly once), the fact, the status change and its audit row commit
 -- together. p_event_id NULL: a read of a session from Stripe (cause api_confirmation or
 -- api_checkout). Returns duplicate (this event's fact is already stored), the outcome, the
@@ -279,9 +271,10 @@ BEGIN
                 p_received_at, clock_timestamp())
         ON CONFLICT ON CONSTRAINT stripe_events_pkey DO NOTHING;
     END IF;
-    PERFORM lock_stripe_object(p_object_id);
+    -- The object's lock (see below), then its payment intent's, always in that order.
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_object_id, 4712));
     IF p_payment_intent_id IS NOT NULL AND p_payment_intent_id <> p_object_id THEN
-        PERFORM lock_stripe_object(p_payment_intent_id);
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_payment_intent_id, 4712));
     END IF;
     INSERT INTO stripe_facts (event_id, object_kind, object_id, payment_intent_id, state, stage,
                               amount, amount_refunded, stripe_created_at)
@@ -355,7 +348,7 @@ BEGIN
         RETURN QUERY SELECT false, false, NULL::text, NULL::text;
         RETURN;
     END IF;
-    PERFORM lock_stripe_object(p_session_id);
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_session_id, 4712));
     INSERT INTO projects (project_id, status, amount_total, currency)
     VALUES (p_project_id, 'pending', p_amount_total, p_currency)
     ON CONFLICT ON CONSTRAINT projects_pkey DO NOTHING;

@@ -39,6 +39,7 @@ async def _serve(args: argparse.Namespace) -> None:
             retry_base_seconds=args.webhook_retry_base,
             max_attempts=args.webhook_max_attempts,
             timeout_seconds=args.webhook_timeout,
+            shuffle_max_delay_seconds=args.max_delay if args.delivery == "shuffled" else 0.0,
         )
     state = SandboxState(
         api_key=args.api_key, price_id=args.price_id, public_base_url=url, webhook=webhook
@@ -48,7 +49,12 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"Stripe sandbox listening on {url} (API at {url}/v1, no real money)", flush=True)
     print(f"  dashboard {url}/dashboard, demo {url}/demo", flush=True)
     if webhook is not None:
-        print(f"  webhooks to {webhook.url}", flush=True)
+        order = (
+            f"shuffled: each held a random 0-{args.max_delay:g} s"
+            if webhook.shuffle_max_delay_seconds
+            else "in order"
+        )
+        print(f"  webhooks to {webhook.url} ({order})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -82,11 +88,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--webhook-timeout", type=float, default=10.0, help="seconds per attempt (10)"
     )
     parser.add_argument(
+        "--delivery",
+        choices=("ordered", "shuffled"),
+        default=os.environ.get("SANDBOX_DELIVERY") or "ordered",
+        help="shuffled: deliver like Stripe after an outage, each event held a random delay so "
+        "later events overtake earlier ones (default ordered; env SANDBOX_DELIVERY)",
+    )
+    parser.add_argument(
+        "--max-delay",
+        type=float,
+        default=float(os.environ.get("SANDBOX_MAX_DELAY") or "30"),
+        help="the longest hold of a shuffled delivery, in seconds (30; env SANDBOX_MAX_DELAY)",
+    )
+    parser.add_argument(
         "--service-url", help="the payment service the demo page calls, e.g. http://127.0.0.1:5003"
     )
     args = parser.parse_args(argv)
     if args.webhook_url and not args.webhook_secret:
         parser.error("--webhook-url needs --webhook-secret")
+    if args.delivery not in ("ordered", "shuffled"):
+        parser.error("--delivery (SANDBOX_DELIVERY) must be ordered or shuffled")
+    if args.max_delay < 0:
+        parser.error("--max-delay must be >= 0")
     if args.webhook_max_attempts < 1 or args.webhook_retry_base < 0:
         parser.error("--webhook-max-attempts must be >= 1 and --webhook-retry-base >= 0")
     return args

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,6 +44,9 @@ class WebhookTarget:
 
     Attempt n (1-based) that fails is retried after `retry_base_seconds * 2**(n-1)`
     (capped at `retry_max_seconds`); after `max_attempts` attempts the delivery gives up.
+
+    `shuffle_max_delay_seconds` > 0 delivers like Stripe after an outage: each event's first
+    attempt waits a random 0..max seconds, so later events overtake earlier ones.
     """
 
     url: str
@@ -51,6 +55,7 @@ class WebhookTarget:
     retry_max_seconds: float = 3600.0
     max_attempts: int = 8
     timeout_seconds: float = 10.0
+    shuffle_max_delay_seconds: float = 0.0
 
     def retry_delay(self, attempt: int) -> float:
         return float(min(self.retry_base_seconds * 2 ** (attempt - 1), self.retry_max_seconds))
@@ -85,11 +90,12 @@ class Delivery:
 class Deliverer:
     """Delivers events to one `WebhookTarget`; keeps a delivery log per event id."""
 
-    def __init__(self, target: WebhookTarget) -> None:
+    def __init__(self, target: WebhookTarget, *, seed: int | None = None) -> None:
         self.target = target
         self.deliveries: dict[str, list[Delivery]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._random = random.Random(seed)  # the shuffle's delays: a toy, not a secret
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver on `loop` (a server's, on its own thread) whatever thread creates the
@@ -140,6 +146,8 @@ class Deliverer:
         target = self.target
         http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
         try:
+            if target.shuffle_max_delay_seconds > 0 and not delivery.resend:
+                await asyncio.sleep(self._random.uniform(0, target.shuffle_max_delay_seconds))
             for number in range(1, target.max_attempts + 1):
                 attempt = await self._attempt(http, body)
                 delivery.attempts.append(attempt)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service import db
 from service.payments.derivation import Derived, StoredFact, derive_project_payment
 from service.payments.facts import Fact
 from service.payments.model import (
@@ -35,9 +36,11 @@ INTENT_OF = dict(zip((*SESSIONS, "cs_elsewhere"), (*INTENTS, "pi_4"), strict=Tru
 class Database:
     """One connection; each case runs in a transaction that is rolled back."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, queries: db.Queries, test_queries: db.Queries) -> None:
         self.loop = asyncio.new_event_loop()
         self.conn: asyncpg.Connection = self.loop.run_until_complete(asyncpg.connect(url))
+        self.queries = queries
+        self.test_queries = test_queries
 
     def derive(
         self, sessions: Sequence[str], current: str | None, facts: Sequence[StoredFact]
@@ -56,44 +59,34 @@ class Database:
         transaction = self.conn.transaction()
         await transaction.start()
         try:
-            await self.conn.execute(
-                "INSERT INTO projects (project_id, status, checkout_session_id)"
-                " VALUES ($1, 'pending', $2)",
-                project,
-                own(current),
+            tq, conn = self.test_queries, self.conn
+            await tq.add_project_row(
+                conn,
+                project_id=project,
+                status="pending",
+                checkout_session_id=own(current),
+                payment_intent_id=None,
             )
             for session in sessions:
-                await self.conn.execute(
-                    "INSERT INTO checkout_sessions (session_id, project_id) VALUES ($1, $2)",
-                    own(session),
-                    project,
-                )
+                await tq.add_checkout_session(conn, session_id=own(session), project_id=project)
             for n, stored in enumerate(facts):
                 event_id = f"evt_{suffix}_{n}" if stored.event_id else None
                 if event_id:
-                    await self.conn.execute(
-                        "INSERT INTO stripe_events (event_id, event_type, stripe_created_at,"
-                        " livemode, outcome, received_at) VALUES ($1, 'test', now(), false,"
-                        " 'unchanged', now())",
-                        event_id,
-                    )
+                    await tq.add_event_row(conn, event_id=event_id)
                 fact = stored.fact
-                await self.conn.execute(
-                    "INSERT INTO stripe_facts (event_id, object_kind, object_id,"
-                    " payment_intent_id, state, stage, amount, amount_refunded,"
-                    " stripe_created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                    " ON CONFLICT DO NOTHING",
-                    event_id,
-                    str(fact.kind),
-                    own(fact.object_id),
-                    own(fact.payment_intent_id),
-                    str(fact.state),
-                    int(fact.stage),
-                    fact.amount,
-                    fact.amount_refunded,
-                    fact.created,
+                await tq.add_fact(
+                    conn,
+                    event_id=event_id,
+                    object_kind=str(fact.kind),
+                    object_id=own(fact.object_id),
+                    payment_intent_id=own(fact.payment_intent_id),
+                    state=str(fact.state),
+                    stage=int(fact.stage),
+                    amount=fact.amount,
+                    amount_refunded=fact.amount_refunded,
+                    stripe_created_at=fact.created,
                 )
-            row = await self.conn.fetchrow("SELECT * FROM derive_project_payment($1)", project)
+            row = await self.queries.derive_project_payment(conn, project_id=project)
         finally:
             await transaction.rollback()
         assert row is not None
@@ -111,10 +104,12 @@ class Database:
 
 
 @pytest.fixture(scope="module")
-def database(database_url: str) -> Iterator[Database]:
-    db = Database(database_url)
-    yield db
-    db.close()
+def database(
+    database_url: str, queries: db.Queries, test_queries: db.Queries
+) -> Iterator[Database]:
+    database = Database(database_url, queries, test_queries)
+    yield database
+    database.close()
 
 
 def at(seconds: int) -> datetime:

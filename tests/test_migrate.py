@@ -8,11 +8,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from devtools.postgres import create_database, drop_database, with_database
+from service import db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +56,66 @@ def test_two_concurrent_migrations_then_a_third_all_succeed(empty_database: str)
     out, err = third.communicate(timeout=120)
     assert third.returncode == 0, err
     assert "none pending" in out
+
+
+def test_projects_from_before_the_facts_model_keep_their_status(
+    empty_database: str, queries: db.Queries, test_queries: db.Queries
+) -> None:
+    """0001's projects, in every status, are given facts by 0002 that derive the same status,
+    and a later real event about them still counts (a dispute on a legacy paid project)."""
+    from yoyo import get_backend, read_migrations  # noqa: PLC0415 - only this test steps by hand
+
+    from service.db import MIGRATIONS_DIR, yoyo_url  # noqa: PLC0415
+
+    statuses = ["pending", "processing", "paid", "failed", "expired", "refunded", "disputed"]
+    with get_backend(yoyo_url(empty_database)) as backend, backend.lock():
+        migrations = read_migrations(str(MIGRATIONS_DIR))
+        backend.apply_migrations(migrations.filter(lambda m: m.id == "0001.initial"))
+
+    async def seed_then_check() -> None:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            for status in statuses:
+                await test_queries.add_project_row(
+                    conn,
+                    project_id=f"legacy_{status}",
+                    status=status,
+                    checkout_session_id=f"cs_legacy_{status}",
+                    payment_intent_id=f"pi_legacy_{status}",
+                )
+            await asyncio.to_thread(_apply_all, empty_database)
+            for status in statuses:
+                derived = await queries.derive_project_payment(conn, project_id=f"legacy_{status}")
+                assert derived["status"] == status
+            row = await queries.apply_fact(
+                conn,
+                event_id="evt_legacy_dispute",
+                event_type="charge.dispute.created",
+                event_created_at=datetime.now(UTC),
+                livemode=False,
+                received_at=datetime.now(UTC),
+                object_kind="dispute",
+                object_id="dp_legacy",
+                payment_intent_id="pi_legacy_paid",
+                state="open",
+                stage=1,
+                amount=None,
+                amount_refunded=None,
+                fact_created_at=datetime.now(UTC),
+                cause="stripe_event",
+                request_id=None,
+            )
+            assert (row["outcome"], row["to_status"]) == ("applied", "disputed")
+        finally:
+            await conn.close()
+
+    asyncio.run(seed_then_check())
+
+
+def _apply_all(url: str) -> None:
+    from yoyo import get_backend, read_migrations  # noqa: PLC0415
+
+    from service.db import MIGRATIONS_DIR, yoyo_url  # noqa: PLC0415
+
+    with get_backend(yoyo_url(url)) as backend, backend.lock():
+        backend.apply_migrations(backend.to_apply(read_migrations(str(MIGRATIONS_DIR))))

@@ -32,4 +32,30 @@ SELECT concat_ws(E'\n',
     (SELECT string_agg(row_to_json(p)::text, E'\n') FROM projects p),
     (SELECT string_agg(row_to_json(c)::text, E'\n') FROM checkout_attempts c),
     (SELECT string_agg(row_to_json(e)::text, E'\n') FROM stripe_events e),
-    (SELECT string_agg(row_to_json(a)::text, E'\n') FROM payment_audit a));
+    (SELECT string_agg(row_to_json(a)::text, E'\n') FROM payment_audit a),
+    (SELECT string_agg(row_to_json(s)::text, E'\n') FROM checkout_sessions s),
+    (SELECT string_agg(row_to_json(f)::text, E'\n') FROM stripe_facts f));
+
+-- name: add-project-row(project_id, status, checkout_session_id, payment_intent_id)!
+-- A project row as a checkout (or, before 0002, a webhook) left it.
+INSERT INTO projects (project_id, status, checkout_session_id, payment_intent_id,
+                      amount_total, currency)
+VALUES (:project_id, :status, :checkout_session_id, :payment_intent_id, 2500, 'usd');
+
+-- name: add-checkout-session(session_id, project_id)!
+-- A session the service created for the project.
+INSERT INTO checkout_sessions (session_id, project_id) VALUES (:session_id, :project_id);
+
+-- name: add-event-row(event_id)!
+-- An event record for a fact to belong to.
+INSERT INTO stripe_events (event_id, event_type, stripe_created_at, livemode, outcome,
+                           received_at)
+VALUES (:event_id, 'test', now(), false, 'unchanged', now());
+
+-- name: add-fact(event_id, object_kind, object_id, payment_intent_id, state, stage, amount, amount_refunded, stripe_created_at)!
+-- One fact, as apply_stripe_fact would store it (without settling anything).
+INSERT INTO stripe_facts (event_id, object_kind, object_id, payment_intent_id, state, stage,
+                          amount, amount_refunded, stripe_created_at)
+VALUES (:event_id, :object_kind, :object_id, :payment_intent_id, :state, :stage, :amount,
+        :amount_refunded, :stripe_created_at)
+ON CONFLICT DO NOTHING;
