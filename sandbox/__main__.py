@@ -4,6 +4,9 @@ Serves the /v1 API the service uses, the hosted checkout page at each session's 
 dashboard (/dashboard) and a demo frontend (/demo). With --webhook-url and
 --webhook-secret, every event is POSTed there signed, as Stripe delivers webhooks.
 
+`python -m sandbox trigger ACTION --project ID` drives a running sandbox's sessions
+(complete, fail, expire, refund, dispute, …) as `stripe trigger` does; `trigger --help`.
+
 Defaults come from the environment the service reads too (SANDBOX_PORT, STRIPE_SECRET_KEY,
 STRIPE_PRODUCT_PRICE_ID), so one set of variables configures both.
 """
@@ -15,10 +18,12 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 import tornado.httpserver
 import tornado.netutil
 
+from sandbox import triggers
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
 from sandbox.webhooks import WebhookTarget
@@ -93,6 +98,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["trigger"]:
+        raise SystemExit(triggers.main(sys.argv[2:]))
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="[sandbox] %(message)s")
     asyncio.run(_serve(args))

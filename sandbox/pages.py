@@ -5,6 +5,7 @@ the frontend. Plain server-rendered HTML; nothing is loaded from the network.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 
 import tornado.web
 
+from sandbox import triggers
 from sandbox.state import BANK_DELAYS, SandboxState
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -215,6 +217,16 @@ class DashboardHandler(PageHandler):
         )
 
 
+class DashboardEventsHandler(PageHandler):
+    """Every event, newest first, as `GET /v1/events` lists them, for the dashboard's link: a
+    browser cannot send the API key that /v1 asks for."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        events = list(reversed(self.state.events))
+        self.finish(json.dumps({"object": "list", "data": events, "has_more": False}, indent=2))
+
+
 class DashboardAction(PageHandler):
     def _back(self, **message: str) -> None:
         self.redirect("/dashboard?" + urlencode(message), status=303)
@@ -222,24 +234,14 @@ class DashboardAction(PageHandler):
 
 class DashboardSessionActionHandler(DashboardAction):
     def post(self, session_id: str, action: str) -> None:
-        state = self.state
-        run = {
-            "expire": lambda: state.expire_session(session_id),
-            "refund": lambda: state.refund(session_id),
-            "dispute": lambda: state.open_dispute(session_id),
-            "dispute-won": lambda: state.close_dispute(session_id, won=True),
-            "dispute-lost": lambda: state.close_dispute(session_id, won=False),
-            "bank-succeeded": lambda: state.async_payment_succeeded(session_id),
-            "bank-failed": lambda: state.async_payment_failed(session_id),
-        }.get(action)
-        if run is None:
+        if action not in triggers.ACTIONS:
             raise tornado.web.HTTPError(404, "no such action")
         try:
-            event = run()
+            events = triggers.run(self.state, action, session_id)
         except (KeyError, ValueError) as error:
             self._back(error=str(error).strip("'\""))
             return
-        self._back(done=f"{event['type']} {event['id']} created")
+        self._back(done=", ".join(f"{e['type']} {e['id']} created" for e in events))
 
 
 class DashboardResendHandler(DashboardAction):
@@ -284,6 +286,7 @@ def page_routes(state: SandboxState, service_url: str | None) -> list[Any]:
         (r"/", RootHandler, args),
         (r"/c/pay/([^/]+)", CheckoutPageHandler, args),
         (r"/dashboard", DashboardHandler, args),
+        (r"/dashboard/events\.json", DashboardEventsHandler, args),
         (r"/dashboard/sessions/([^/]+)/([a-z-]+)", DashboardSessionActionHandler, args),
         (r"/dashboard/events/([^/]+)/resend", DashboardResendHandler, args),
         (r"/demo", DemoHandler, args),
