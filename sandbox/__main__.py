@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -33,7 +34,17 @@ DEFAULT_KEY = "sk_test_sandbox0000000000000000"
 
 async def _serve(args: argparse.Namespace) -> None:
     # Bind first so that --port 0 can report the port it got.
-    sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    try:
+        sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"sandbox: cannot listen on {args.host}:{args.port}: the address is already in "
+            "use (another sandbox or make run?); stop it or pick --port (SANDBOX_PORT)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     bound = sockets[0].getsockname()[1]
     url = f"http://{args.host}:{bound}"
     webhook = None
