@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
@@ -128,17 +129,29 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     needs = NEEDS[purpose]
     env = Env(eager=False)
     dotenv = env_file if env_file is not None else Path.cwd() / ".env"
+    # environs keeps .env's values to itself (never in os.environ), so the secrets, read
+    # below without environs, take theirs from the file too; the environment wins.
+    from_file: dict[str, str] = {}
     if dotenv.is_file():
-        env.read_env(str(dotenv), override=False)
+        env.read_env(str(dotenv), recurse=False, override=False)
+        from_file = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
 
     problems: dict[str, str] = {}
     secret_key = _secret(
-        "STRIPE_SECRET_KEY", problems, _check_secret_key, required="stripe_api" in needs
+        from_file,
+        "STRIPE_SECRET_KEY",
+        problems,
+        _check_secret_key,
+        required="stripe_api" in needs,
     )
     webhook_secrets = _secret(
-        "STRIPE_WEBHOOK_SECRET", problems, _check_webhook_secrets, required="webhooks" in needs
+        from_file,
+        "STRIPE_WEBHOOK_SECRET",
+        problems,
+        _check_webhook_secrets,
+        required="webhooks" in needs,
     )
-    database_url = _secret("DATABASE_URL", problems, _check_database_url)
+    database_url = _secret(from_file, "DATABASE_URL", problems, _check_database_url)
 
     checkout = "checkout" in needs
     price_id = env.str(
@@ -227,6 +240,7 @@ def _needed(needed: bool, validate: Callable[[str], bool]) -> dict[str, Any]:
 
 
 def _secret(
+    from_file: Mapping[str, str],
     name: str,
     problems: dict[str, str],
     check: Callable[[str], bool],
@@ -237,8 +251,8 @@ def _secret(
 
     Read here rather than through environs so that no parser error can ever echo its value.
     """
-    direct = os.environ.get(name)
-    file_name = os.environ.get(f"{name}_FILE")
+    direct = os.environ.get(name, from_file.get(name))
+    file_name = os.environ.get(f"{name}_FILE", from_file.get(f"{name}_FILE"))
     if direct and file_name:
         problems[name] = f"set twice; expected either {name} or {name}_FILE, not both"
         return ""

@@ -261,3 +261,21 @@ def test_cross_checks_use_the_same_wording(env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert ONE_WORDING.match(caught.value.problems["DB_POOL_MIN_SIZE"])
+
+
+def test_secrets_in_the_dot_env_file_are_read_and_the_environment_wins(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """environs keeps .env's values to itself; the secrets, read apart, must see them too."""
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
+        env.delenv(name)
+    (tmp_path / ".env").write_text(
+        "STRIPE_SECRET_KEY=sk_test_FromDotEnv\n"
+        "STRIPE_WEBHOOK_SECRET=whsec_FromDotEnv\n"
+        "DATABASE_URL=postgresql://from-dot-env/payments\n"
+    )
+    env.setenv("DATABASE_URL", "postgresql://from-environment/payments")
+    settings = load_settings()
+    assert settings.stripe_secret_key == "sk_test_FromDotEnv"
+    assert settings.stripe_webhook_secrets == ("whsec_FromDotEnv",)
+    assert settings.database_url == "postgresql://from-environment/payments"
