@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,12 @@ def format_amount(amount: int | None, currency: str | None) -> str:
     if code in _ZERO_DECIMAL:
         return f"{amount:,} {code.upper()}"
     return f"{amount / 100:,.2f} {code.upper()}"
+
+
+def format_time(unix: float) -> str:
+    """1796170811 -> "2026-12-01 23:40:11 UTC": always the date and the zone, never a bare
+    clock (a checkout expiring "at 00:10" could be today or tomorrow, here or in London)."""
+    return datetime.fromtimestamp(unix).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def success_redirect(session: dict[str, Any]) -> str | None:
@@ -80,7 +87,7 @@ class PageHandler(tornado.web.RequestHandler):
         namespace = super().get_template_namespace()
         namespace |= {
             "format_amount": format_amount,
-            "format_time": lambda t: time.strftime("%H:%M:%S", time.localtime(t)),
+            "format_time": format_time,
             "service_url": self.service_url,
         }
         return namespace
@@ -122,11 +129,13 @@ class CheckoutPageHandler(PageHandler):
             raise tornado.web.HTTPError(400, "this session takes no payment")
         if action == "card":
             self.state.complete_session(session_id, payment_status="paid")
+            said = "Payment received", "Thank you: you paid."
         else:
             succeed, delay = _parse_bank_choice(self.get_body_argument("bank_outcome", ""))
             self.state.complete_session(session_id, payment_status="unpaid")
             self.state.settle_bank_debit_later(session_id, succeed=succeed, delay=delay)
-        self._go(success_redirect(session), "Payment received", "Thank you: you paid.")
+            said = "Bank debit started", "The bank debit has started; it settles later."
+        self._go(success_redirect(session), *said)
 
     def _session(self, session_id: str) -> dict[str, Any]:
         session = self.state.sessions.get(session_id)
