@@ -105,6 +105,9 @@ def check_the_commands_act_on_what_make_run_chose(
 ) -> None:
     """.data/run.env names the database, the sandbox and the webhook secret make run chose;
     make migrate, trigger, send-event and reconcile use them with nothing else set."""
+    deadline = time.monotonic() + 10  # written with the banner, just after /health answers
+    while not run_env.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     chosen = dict(
         line.split("=", 1) for line in run_env.read_text().splitlines() if not line.startswith("#")
     )
