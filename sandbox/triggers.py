@@ -109,6 +109,11 @@ class TriggerHandler(tornado.web.RequestHandler):
         self.state = state
 
     def post(self) -> None:
+        # JSON only: a page elsewhere cannot send it without a CORS preflight, which the
+        # sandbox never grants, so no web page can press these buttons behind one's back.
+        if self.request.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            self._answer(415, {"error": "send Content-Type: application/json"})
+            return
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:

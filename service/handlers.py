@@ -41,9 +41,10 @@ CHECKOUT_MAX_BODY = 16 * 1024
 WEBHOOK_MAX_BODY = 1024 * 1024
 HEALTH_TIMEOUT_SECONDS = 2.0
 # What a browser on a listed origin may send (Authorization: the frontend's bearer token)
-# and read (the request id, to quote in a support request).
+# and read (the request id, to quote in a support request; when to retry after a 429; why a
+# 401).
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
-CORS_EXPOSED_HEADERS = "X-Request-ID"
+CORS_EXPOSED_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
 
 
 class InFlight:

@@ -138,3 +138,21 @@ async def test_the_dashboard_s_events_link_answers_without_an_api_key(
     assert listing.code == 200
     events = json.loads(listing.body)["data"]
     assert [e["type"] for e in events] == ["checkout.session.completed"]
+
+
+async def test_the_trigger_endpoint_takes_json_only(
+    client: ServiceClient, delivering: StripeStandIn
+) -> None:
+    """A form or a no-cors fetch from some web page (text/plain) cannot move a session."""
+    project, session_id = await checkout(client)
+    body = json.dumps({"action": "complete", "project": project})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        response = await client.http.fetch(
+            f"{delivering.url}/sandbox/trigger",
+            method="POST",
+            body=body,
+            headers={"Content-Type": content_type},
+            raise_error=False,
+        )
+        assert response.code == 415
+    assert delivering.state.sessions[session_id]["status"] == "open"
