@@ -6,7 +6,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint fmt clean clean-data chromium bench
+# Commands that act on what a running `make run` chose (./.data/run.env; the environment wins).
+WITH_RUN_ENV := $(PY) -m devtools.run_env
+
+.PHONY: install run test lint fmt clean clean-data chromium bench migrate reconcile send-event trigger
 
 install: $(STAMP)
 
@@ -23,6 +26,28 @@ $(STAMP): pyproject.toml
 export SANDBOX_DELIVERY SANDBOX_MAX_DELAY
 run: install
 	$(PY) -m devtools.run
+
+## Apply pending migrations to make run's database (or DATABASE_URL's).
+migrate: install
+	$(WITH_RUN_ENV) $(PY) -m service migrate
+
+## Apply Stripe events whose webhooks never arrived: make reconcile SINCE=72h [DRY_RUN=1]
+SINCE ?= 72h
+reconcile: install
+	$(WITH_RUN_ENV) $(PY) -m service reconcile --since $(SINCE) $(if $(DRY_RUN),--dry-run)
+
+## Post one raw, hand-made signed event to the service (bypasses the sandbox):
+## make send-event EVENT=checkout.session.completed.paid PROJECT=proj_demo_1 [SESSION=cs_…]
+EVENT ?= checkout.session.completed.paid
+PROJECT ?= proj_demo_1
+send-event: install
+	$(WITH_RUN_ENV) $(PY) -m devtools.send_event $(EVENT) --project $(PROJECT) $(if $(SESSION),--session $(SESSION))
+
+## Move a sandbox session as its customer, bank or card network would (stripe trigger):
+## make trigger ACTION=complete PROJECT=proj_demo_1 (fail, expire, refund, dispute, …)
+ACTION ?= complete
+trigger: install
+	$(WITH_RUN_ENV) $(PY) -m sandbox trigger $(ACTION) $(if $(SESSION),--session $(SESSION),--project $(PROJECT))
 
 ## The whole suite. Uses TEST_DATABASE_URL's server when set, else starts its own.
 ## The browser test (tests/test_browser_*.py) needs Debian's chromium: `chromium` installs it.

@@ -1,6 +1,12 @@
-"""Sign and post one Stripe event to the service, the way Stripe delivers webhooks.
+"""Sign and post one raw, hand-made Stripe event straight to the service, the way Stripe
+delivers webhooks (`make send-event EVENT=… PROJECT=…`).
 
-    python -m devtools.send_event checkout.session.completed.paid --project proj_demo_1
+    .venv/bin/python -m devtools.send_event checkout.session.completed.paid --project proj_demo_1
+
+It bypasses the sandbox: the sandbox's dashboard never hears of the event, so it keeps
+showing the session as it was. To move a sandbox session for real (both then agree), use
+`python -m sandbox trigger complete|fail|expire|refund|dispute … --project ID`. This tool is
+for what the sandbox cannot make: duplicates, odd orders, foreign or malformed events.
 
 The payload is Stripe's own example (sandbox/data/events/NAME.json) re-targeted at the
 project, with a fresh event id; it is signed with STRIPE_WEBHOOK_SECRET (the sandbox's

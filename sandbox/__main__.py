@@ -4,6 +4,9 @@ Serves the /v1 API the service uses, the hosted checkout page at each session's 
 dashboard (/dashboard) and a demo frontend (/demo). With --webhook-url and
 --webhook-secret, every event is POSTed there signed, as Stripe delivers webhooks.
 
+`python -m sandbox trigger ACTION --project ID` drives a running sandbox's sessions
+(complete, fail, expire, refund, dispute, …) as `stripe trigger` does; `trigger --help`.
+
 Defaults come from the environment the service reads too (SANDBOX_PORT, STRIPE_SECRET_KEY,
 STRIPE_PRODUCT_PRICE_ID), so one set of variables configures both.
 """
@@ -12,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
+import sys
 
 import tornado.httpserver
 import tornado.netutil
 
+from sandbox import triggers
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
 from sandbox.webhooks import WebhookTarget
@@ -28,7 +34,17 @@ DEFAULT_KEY = "sk_test_sandbox0000000000000000"
 
 async def _serve(args: argparse.Namespace) -> None:
     # Bind first so that --port 0 can report the port it got.
-    sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    try:
+        sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"sandbox: cannot listen on {args.host}:{args.port}: the address is already in "
+            "use (another sandbox or make run?); stop it or pick --port (SANDBOX_PORT)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
     bound = sockets[0].getsockname()[1]
     url = f"http://{args.host}:{bound}"
     webhook = None
@@ -116,6 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["trigger"]:
+        raise SystemExit(triggers.main(sys.argv[2:]))
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="[sandbox] %(message)s")
     asyncio.run(_serve(args))

@@ -21,6 +21,7 @@ from sandbox.ids import new_id
 from sandbox.objects import API_VERSION
 from sandbox.pages import TEMPLATES, page_routes
 from sandbox.state import RecordedRequest, SandboxState
+from sandbox.triggers import trigger_routes
 
 
 class StripeHandler(tornado.web.RequestHandler):
@@ -202,6 +203,7 @@ def make_api_app(state: SandboxState, *, service_url: str | None = None) -> torn
             (r"/v1/checkout/sessions/([^/]+)", CheckoutSessionHandler, args),
             (r"/v1/events", EventsHandler, args),
             *page_routes(state, service_url),
+            *trigger_routes(state),
         ],
         default_handler_class=UnrecognizedHandler,
         default_handler_args=args,

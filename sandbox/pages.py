@@ -5,14 +5,17 @@ the frontend. Plain server-rendered HTML; nothing is loaded from the network.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import tornado.web
 
+from sandbox import triggers
 from sandbox.state import BANK_DELAYS, SandboxState
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -32,6 +35,12 @@ def format_amount(amount: int | None, currency: str | None) -> str:
     if code in _ZERO_DECIMAL:
         return f"{amount:,} {code.upper()}"
     return f"{amount / 100:,.2f} {code.upper()}"
+
+
+def format_time(unix: float) -> str:
+    """1796170811 -> "2026-12-01 23:40:11 UTC": always the date and the zone, never a bare
+    clock (a checkout expiring "at 00:10" could be today or tomorrow, here or in London)."""
+    return datetime.fromtimestamp(unix).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def success_redirect(session: dict[str, Any]) -> str | None:
@@ -78,7 +87,7 @@ class PageHandler(tornado.web.RequestHandler):
         namespace = super().get_template_namespace()
         namespace |= {
             "format_amount": format_amount,
-            "format_time": lambda t: time.strftime("%H:%M:%S", time.localtime(t)),
+            "format_time": format_time,
             "service_url": self.service_url,
         }
         return namespace
@@ -120,11 +129,13 @@ class CheckoutPageHandler(PageHandler):
             raise tornado.web.HTTPError(400, "this session takes no payment")
         if action == "card":
             self.state.complete_session(session_id, payment_status="paid")
+            said = "Payment received", "Thank you: you paid."
         else:
             succeed, delay = _parse_bank_choice(self.get_body_argument("bank_outcome", ""))
             self.state.complete_session(session_id, payment_status="unpaid")
             self.state.settle_bank_debit_later(session_id, succeed=succeed, delay=delay)
-        self._go(success_redirect(session), "Payment received", "Thank you: you paid.")
+            said = "Bank debit started", "The bank debit has started; it settles later."
+        self._go(success_redirect(session), *said)
 
     def _session(self, session_id: str) -> dict[str, Any]:
         session = self.state.sessions.get(session_id)
@@ -215,6 +226,16 @@ class DashboardHandler(PageHandler):
         )
 
 
+class DashboardEventsHandler(PageHandler):
+    """Every event, newest first, as `GET /v1/events` lists them, for the dashboard's link: a
+    browser cannot send the API key that /v1 asks for."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        events = list(reversed(self.state.events))
+        self.finish(json.dumps({"object": "list", "data": events, "has_more": False}, indent=2))
+
+
 class DashboardAction(PageHandler):
     def _back(self, **message: str) -> None:
         self.redirect("/dashboard?" + urlencode(message), status=303)
@@ -222,24 +243,14 @@ class DashboardAction(PageHandler):
 
 class DashboardSessionActionHandler(DashboardAction):
     def post(self, session_id: str, action: str) -> None:
-        state = self.state
-        run = {
-            "expire": lambda: state.expire_session(session_id),
-            "refund": lambda: state.refund(session_id),
-            "dispute": lambda: state.open_dispute(session_id),
-            "dispute-won": lambda: state.close_dispute(session_id, won=True),
-            "dispute-lost": lambda: state.close_dispute(session_id, won=False),
-            "bank-succeeded": lambda: state.async_payment_succeeded(session_id),
-            "bank-failed": lambda: state.async_payment_failed(session_id),
-        }.get(action)
-        if run is None:
+        if action not in triggers.ACTIONS:
             raise tornado.web.HTTPError(404, "no such action")
         try:
-            event = run()
+            events = triggers.run(self.state, action, session_id)
         except (KeyError, ValueError) as error:
             self._back(error=str(error).strip("'\""))
             return
-        self._back(done=f"{event['type']} {event['id']} created")
+        self._back(done=", ".join(f"{e['type']} {e['id']} created" for e in events))
 
 
 class DashboardResendHandler(DashboardAction):
@@ -284,6 +295,7 @@ def page_routes(state: SandboxState, service_url: str | None) -> list[Any]:
         (r"/", RootHandler, args),
         (r"/c/pay/([^/]+)", CheckoutPageHandler, args),
         (r"/dashboard", DashboardHandler, args),
+        (r"/dashboard/events\.json", DashboardEventsHandler, args),
         (r"/dashboard/sessions/([^/]+)/([a-z-]+)", DashboardSessionActionHandler, args),
         (r"/dashboard/events/([^/]+)/resend", DashboardResendHandler, args),
         (r"/demo", DemoHandler, args),

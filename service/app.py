@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import socket
@@ -10,7 +11,9 @@ from dataclasses import replace
 
 import tornado.httpserver
 import tornado.ioloop
+import tornado.netutil
 import tornado.web
+from prometheus_client import CollectorRegistry
 
 from service import db
 from service.config import Settings
@@ -63,12 +66,50 @@ def make_server(app: tornado.web.Application) -> tornado.httpserver.HTTPServer:
     )
 
 
+class PortInUse(Exception):
+    """Another process listens on a port this one needs; the message is the whole story."""
+
+    def __init__(self, variable: str, host: str, port: int) -> None:
+        super().__init__(
+            f"cannot listen on {host}:{port} ({variable}): the address is already in use "
+            f"(another payment-service or `make run`?); stop it or set {variable}"
+        )
+
+
+def bind_port(variable: str, host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for host:port; PortInUse names the variable that chose the port."""
+    try:
+        return tornado.netutil.bind_sockets(port, address=host)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse(variable, host, port) from None
+        raise
+
+
+def start_metrics(settings: Settings, registry: CollectorRegistry | None) -> None:
+    """Serve /metrics on METRICS_PORT (without a registry: the workers' multiprocess sum)."""
+    if not settings.metrics_port:
+        return
+    try:
+        serve_metrics(settings.metrics_port, settings.host, registry)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise PortInUse("METRICS_PORT", settings.host, settings.metrics_port) from None
+        raise
+
+
 async def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight requests, close.
 
     `sockets` are listening sockets bound by a parent process (multi-process mode); without
-    them the server binds HOST:PORT itself.
+    them the server binds HOST:PORT itself, first of all, so that a port in use stops it
+    before it touches the database.
     """
+    if sockets is None:
+        sockets = bind_port("PORT", settings.host, settings.port)
+    metrics = Metrics()
+    if not multiprocess_dir():
+        start_metrics(settings, metrics.registry)
     queries = db.load_queries()
     try:
         pool = await db.create_pool(settings)
@@ -83,7 +124,6 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         )
         pool = await db.create_pool(replace(settings, db_pool_min_size=0))
     client, http = make_stripe_client(settings)
-    metrics = Metrics()
     ctx = AppContext(
         settings=settings,
         pool=pool,
@@ -92,18 +132,13 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         metrics=metrics,
         in_flight=InFlight(),
     )
-    if settings.metrics_port and not multiprocess_dir():
-        serve_metrics(settings.metrics_port, settings.host, metrics.registry)
     metrics.observe_pool(pool)
     pool_sampler = tornado.ioloop.PeriodicCallback(
         lambda: metrics.observe_pool(pool), POOL_SAMPLE_MILLISECONDS
     )
     pool_sampler.start()
     server = make_server(make_app(ctx))
-    if sockets is None:
-        server.listen(settings.port, address=settings.host)
-    else:
-        server.add_sockets(sockets)
+    server.add_sockets(sockets)
     log.info(
         "serving",
         extra={

@@ -8,7 +8,7 @@ import sys
 from datetime import timedelta
 
 from service import db, eventloop
-from service.app import serve
+from service.app import PortInUse, serve
 from service.config import ConfigError, Settings, load_settings
 from service.errors import DatabaseUnavailable, StripeFailed
 from service.logs import configure_logging
@@ -19,12 +19,32 @@ from service.workers import run_workers
 
 EXIT_CONFIG = 2
 
+# What each command needs (service/config.py NEEDS), for --help; .env.example lists them all.
+_NEEDS_SERVE = (
+    "Needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRODUCT_PRICE_ID, "
+    "STRIPE_SUCCESS_URL, STRIPE_CANCEL_URL and DATABASE_URL (or the *_FILE forms), from the "
+    "environment or ./.env; every optional variable and its default is in .env.example."
+)
+_NEEDS_MIGRATE = "Needs DATABASE_URL (`make migrate` takes the one `make run` started)."
+_NEEDS_RECONCILE = (
+    "Needs DATABASE_URL and STRIPE_SECRET_KEY, and STRIPE_API_BASE when Stripe is the local "
+    "sandbox (`make reconcile` takes all three from a running `make run`). Progress goes to "
+    "stderr, one line per page of events; the summary to stdout."
+)
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m service",
+        description=f"{__doc__} Without a command: serve.",
+        epilog=_NEEDS_SERVE,
+    )
     commands = parser.add_subparsers(dest="command")
     serve_command = commands.add_parser(
-        "serve", help="serve HTTP on HOST:PORT (the default command)"
+        "serve",
+        help="serve HTTP on HOST:PORT (the default command)",
+        description="Serve HTTP on HOST:PORT (default 0.0.0.0:5003).",
+        epilog=_NEEDS_SERVE,
     )
     serve_command.add_argument(
         "--workers",
@@ -32,13 +52,30 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="worker processes sharing the port (default: WEB_CONCURRENCY, else 1)",
     )
-    commands.add_parser("migrate", help="apply pending database migrations")
-    recover = commands.add_parser(
-        "reconcile", help="apply recent Stripe events whose webhooks never arrived"
+    commands.add_parser(
+        "migrate",
+        help="apply pending database migrations",
+        description="Apply pending migrations; safe to run again and from several replicas.",
+        epilog=_NEEDS_MIGRATE,
     )
-    recover.add_argument("--since", default="72h", help="how far back: 90m, 72h, 7d (max 30d)")
-    recover.add_argument("--dry-run", action="store_true", help="only say what would be applied")
-    args = parser.parse_args(argv)
+    recover = commands.add_parser(
+        "reconcile",
+        help="apply recent Stripe events whose webhooks never arrived",
+        description="Apply the Stripe events of the window whose webhooks never arrived, "
+        "through the webhook's own code path; running it twice changes nothing.",
+        epilog=_NEEDS_RECONCILE,
+    )
+    recover.add_argument(
+        "--since", default="72h", help="how far back: 90m, 72h, 7d; at most 30d (default: 72h)"
+    )
+    recover.add_argument(
+        "--dry-run", action="store_true", help="only say what would be applied (default: apply)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "reconcile":
         try:
             window = parse_window(args.since)
@@ -61,16 +98,21 @@ def main(argv: list[str] | None = None) -> int:
         )
     workers = getattr(args, "workers", None) or settings.web_concurrency
     if workers > 1 and settings.metrics_port and not multiprocess_dir():
-        print(
-            "payment-service: invalid configuration:\n  METRICS_PORT: with several workers "
-            "it needs PROMETHEUS_MULTIPROC_DIR (an empty folder the workers share)",
-            file=sys.stderr,
+        refused = ConfigError(
+            {
+                "METRICS_PORT": "set with several workers but PROMETHEUS_MULTIPROC_DIR is not; "
+                "expected PROMETHEUS_MULTIPROC_DIR too (an empty folder the workers share)"
+            }
         )
+        print(f"payment-service: {refused}", file=sys.stderr)
         return EXIT_CONFIG
-    if workers > 1:
-        return run_workers(settings, workers)
     try:
+        if workers > 1:
+            return run_workers(settings, workers)
         eventloop.run(serve(settings), settings.event_loop)
+    except PortInUse as error:
+        print(f"payment-service: {error}", file=sys.stderr)
+        return 1
     except Exception:
         logging.getLogger("service").exception("start-up failed")
         return 1

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
@@ -26,6 +27,45 @@ _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 _PRICE_ID = re.compile(r"^price_[A-Za-z0-9]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+# What each variable takes, for the one wording of every configuration error:
+# "NAME: <what is wrong>; expected <what it takes>".
+EXPECTED = {
+    "STRIPE_SECRET_KEY": "sk_test_…, sk_live_… or rk_…",
+    "STRIPE_WEBHOOK_SECRET": "one or more comma-separated whsec_… secrets",
+    "STRIPE_PRODUCT_PRICE_ID": "a price_… id",
+    "STRIPE_SUCCESS_URL": "an absolute http(s) URL",
+    "STRIPE_CANCEL_URL": "an absolute http(s) URL",
+    "DATABASE_URL": "a postgres:// or postgresql:// URL",
+    "PORT": "a port, 1 to 65535",
+    "METRICS_PORT": "a port, 1 to 65535, other than PORT",
+    "STRIPE_API_BASE": "an absolute http(s) URL (Stripe's own for a live key)",
+    "STRIPE_TIMEOUT_SECONDS": "seconds, 0.1 to 120",
+    "STRIPE_MAX_NETWORK_RETRIES": "a whole number, 0 to 5",
+    "CHECKOUT_SESSION_TTL_MINUTES": "minutes, 30 to 1440 (as Stripe allows)",
+    "WEBHOOK_TOLERANCE_SECONDS": "seconds, 1 to 86400",
+    "CORS_ALLOWED_ORIGINS": "comma-separated origins like https://app.example",
+    "DB_POOL_MIN_SIZE": "a whole number, 0 to 100, at most DB_POOL_MAX_SIZE",
+    "DB_POOL_MAX_SIZE": "a whole number, 1 to 100",
+    "DB_CONNECT_TIMEOUT_SECONDS": "seconds, 0.1 to 60",
+    "DB_STATEMENT_CACHE_SIZE": "a whole number, 0 to 10000",
+    "STRIPE_CONFIRM_INTERVAL_SECONDS": "seconds, 0 to 3600",
+    "WEB_CONCURRENCY": "a whole number of processes, 1 to 64",
+    "EVENT_LOOP": "one of " + ", ".join(EVENT_LOOPS),
+    "LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
+}
+NOT_SET = "not set"
+NOT_VALID = "not valid"
+
+
+def problem(name: str, wrong: str) -> str:
+    """The one wording: what is wrong, then what is expected (never the value itself)."""
+    base = name.removesuffix("_FILE")
+    expected = EXPECTED.get(name) or EXPECTED.get(base)
+    if name != base and expected:
+        expected = f"a readable file holding {expected}"
+    return f"{wrong}; expected {expected}" if expected else wrong
 
 
 class ConfigError(Exception):
@@ -89,17 +129,29 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     needs = NEEDS[purpose]
     env = Env(eager=False)
     dotenv = env_file if env_file is not None else Path.cwd() / ".env"
+    # environs keeps .env's values to itself (never in os.environ), so the secrets, read
+    # below without environs, take theirs from the file too; the environment wins.
+    from_file: dict[str, str] = {}
     if dotenv.is_file():
-        env.read_env(str(dotenv), override=False)
+        env.read_env(str(dotenv), recurse=False, override=False)
+        from_file = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
 
     problems: dict[str, str] = {}
     secret_key = _secret(
-        "STRIPE_SECRET_KEY", problems, _check_secret_key, required="stripe_api" in needs
+        from_file,
+        "STRIPE_SECRET_KEY",
+        problems,
+        _check_secret_key,
+        required="stripe_api" in needs,
     )
     webhook_secrets = _secret(
-        "STRIPE_WEBHOOK_SECRET", problems, _check_webhook_secrets, required="webhooks" in needs
+        from_file,
+        "STRIPE_WEBHOOK_SECRET",
+        problems,
+        _check_webhook_secrets,
+        required="webhooks" in needs,
     )
-    database_url = _secret("DATABASE_URL", problems, _check_database_url)
+    database_url = _secret(from_file, "DATABASE_URL", problems, _check_database_url)
 
     checkout = "checkout" in needs
     price_id = env.str(
@@ -138,14 +190,20 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         messages_by_name = error.error_messages
         assert isinstance(messages_by_name, dict)
         for name, messages in messages_by_name.items():
-            problems[str(name)] = "; ".join(str(m) for m in _flatten(messages))
+            # environs words it its own way ("Environment variable not set.", "Not a valid
+            # integer."); one wording for all of them.
+            texts = [str(m) for m in _flatten(messages)]
+            missing = any("not set" in text for text in texts)
+            problems[str(name)] = problem(str(name), NOT_SET if missing else NOT_VALID)
 
     if not problems and metrics_port is not None and metrics_port == port:
-        problems["METRICS_PORT"] = "must differ from PORT"
+        problems["METRICS_PORT"] = problem("METRICS_PORT", "the same as PORT")
     if not problems and pool_min > pool_max:
-        problems["DB_POOL_MIN_SIZE"] = "must not exceed DB_POOL_MAX_SIZE"
+        problems["DB_POOL_MIN_SIZE"] = problem("DB_POOL_MIN_SIZE", "above DB_POOL_MAX_SIZE")
     if not problems and "_live_" in secret_key and api_base.rstrip("/") != STRIPE_API_BASE_DEFAULT:
-        problems["STRIPE_API_BASE"] = "a live key is only ever sent to Stripe's own API"
+        problems["STRIPE_API_BASE"] = problem(
+            "STRIPE_API_BASE", "not Stripe's own API with a live key"
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -182,9 +240,10 @@ def _needed(needed: bool, validate: Callable[[str], bool]) -> dict[str, Any]:
 
 
 def _secret(
+    from_file: Mapping[str, str],
     name: str,
     problems: dict[str, str],
-    check: Callable[[str], str | None],
+    check: Callable[[str], bool],
     *,
     required: bool = True,
 ) -> str:
@@ -192,16 +251,16 @@ def _secret(
 
     Read here rather than through environs so that no parser error can ever echo its value.
     """
-    direct = os.environ.get(name)
-    file_name = os.environ.get(f"{name}_FILE")
+    direct = os.environ.get(name, from_file.get(name))
+    file_name = os.environ.get(f"{name}_FILE", from_file.get(f"{name}_FILE"))
     if direct and file_name:
-        problems[name] = f"set either {name} or {name}_FILE, not both"
+        problems[name] = f"set twice; expected either {name} or {name}_FILE, not both"
         return ""
     if file_name:
         try:
             value = Path(file_name).read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError):
-            problems[f"{name}_FILE"] = "cannot read the file it names"
+            problems[f"{name}_FILE"] = problem(f"{name}_FILE", "the file it names cannot be read")
             return ""
         where = f"{name}_FILE"
     else:
@@ -209,31 +268,25 @@ def _secret(
         where = name
     if not value:
         if required or where != name:
-            problems[where] = "missing" if where == name else "the file it names is empty"
+            problems[where] = problem(where, NOT_SET if where == name else "the file is empty")
         return ""
-    why = check(value)
-    if why:
-        problems[where] = why
+    if not check(value):
+        problems[where] = problem(where, NOT_VALID)
         return ""
     return value
 
 
-def _check_secret_key(value: str) -> str | None:
-    return None if _SECRET_KEY.fullmatch(value) else "must look like sk_test_…, sk_live_… or rk_…"
+def _check_secret_key(value: str) -> bool:
+    return _SECRET_KEY.fullmatch(value) is not None
 
 
-def _check_webhook_secrets(value: str) -> str | None:
+def _check_webhook_secrets(value: str) -> bool:
     secrets = [s.strip() for s in value.split(",")]
-    if not all(secrets) or not all(_WEBHOOK_SECRET.fullmatch(s) for s in secrets):
-        return "must be one or more comma-separated whsec_… secrets"
-    return None
+    return all(secrets) and all(_WEBHOOK_SECRET.fullmatch(s) for s in secrets)
 
 
-def _check_database_url(value: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("postgres", "postgresql"):
-        return "must be a postgres:// or postgresql:// URL"
-    return None
+def _check_database_url(value: str) -> bool:
+    return urlsplit(value).scheme in ("postgres", "postgresql")
 
 
 def _matches(pattern: re.Pattern[str], what: str) -> Callable[[str], bool]:

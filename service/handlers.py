@@ -40,6 +40,11 @@ log = logging.getLogger("service.http")
 CHECKOUT_MAX_BODY = 16 * 1024
 WEBHOOK_MAX_BODY = 1024 * 1024
 HEALTH_TIMEOUT_SECONDS = 2.0
+# What a browser on a listed origin may send (Authorization: the frontend's bearer token)
+# and read (the request id, to quote in a support request; when to retry after a 429; why a
+# 401).
+CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
+CORS_EXPOSED_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
 
 
 class InFlight:
@@ -110,7 +115,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
-        self.request_id = request_id_from(self.request.headers.get("X-Request-ID"))
+        self.error_reason: str | None = None
+        self._cors_headers()
 
     async def _execute(self, transforms: Any, *args: bytes, **kwargs: bytes) -> None:
         # In flight from the handler's start to its very end, whether or not the caller is
@@ -125,31 +131,47 @@ class BaseHandler(tornado.web.RequestHandler):
             self.ctx.in_flight.leave()
 
     def set_default_headers(self) -> None:
+        # Tornado calls this when the handler is made and again whenever an error replaces
+        # the answer (send_error -> clear), even for a 405 raised before prepare(): what is
+        # set here is on every response, errors included. The first call comes before
+        # initialize(), hence the request id made here and CORS added there.
+        if not hasattr(self, "request_id"):
+            self.request_id = request_id_from(self.request.headers.get("X-Request-ID"))
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("X-Request-ID", self.request_id)
+        self.set_header("Vary", "Origin")
         self.clear_header("Server")
+        if hasattr(self, "ctx"):
+            self._cors_headers()
+
+    def _cors_headers(self) -> None:
+        """A listed origin may read every answer of a CORS route, its errors above all: a
+        browser hides a response without them, and the caller sees no message at all."""
+        if self.cors and self._origin_allowed():
+            self.set_header("Access-Control-Allow-Origin", self.request.headers["Origin"])
+            self.set_header("Access-Control-Expose-Headers", CORS_EXPOSED_HEADERS)
+
+    def _origin_allowed(self) -> bool:
+        origin = self.request.headers.get("Origin")
+        return origin is not None and origin in self.ctx.settings.cors_allowed_origins
 
     def prepare(self) -> None:
         request_id_var.set(self.request_id)
-        self.set_header("X-Request-ID", self.request_id)
-        origin = self.request.headers.get("Origin")
-        if self.cors and origin and origin in self.ctx.settings.cors_allowed_origins:
-            self.set_header("Access-Control-Allow-Origin", origin)
-            self.set_header("Access-Control-Expose-Headers", "X-Request-ID")
-        self.add_header("Vary", "Origin")
 
     def options(self, *_args: str) -> None:
         """CORS preflight: only listed origins, only this route's methods."""
-        origin = self.request.headers.get("Origin")
         method = self.request.headers.get("Access-Control-Request-Method", "")
         allowed = [m for m in self.SUPPORTED_METHODS if m != "OPTIONS" and _implements(self, m)]
-        if not self.cors or origin not in self.ctx.settings.cors_allowed_origins:
-            raise tornado.web.HTTPError(403, "origin not allowed")
+        if not self.cors:
+            raise tornado.web.HTTPError(403, "this route is not offered to browsers (no CORS)")
+        if not self._origin_allowed():
+            raise tornado.web.HTTPError(403, "origin not allowed (see CORS_ALLOWED_ORIGINS)")
         if method not in allowed:
             raise tornado.web.HTTPError(405, "method not allowed")
         self.set_header("Access-Control-Allow-Methods", ", ".join(allowed))
-        self.set_header("Access-Control-Allow-Headers", "Content-Type, X-Request-ID")
+        self.set_header("Access-Control-Allow-Headers", CORS_ALLOWED_HEADERS)
         self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)
         self.clear_header("Content-Type")
@@ -163,6 +185,9 @@ class BaseHandler(tornado.web.RequestHandler):
         else:
             status_code, message = status_for(error, database_down_status=self.database_down_status)
             self.set_status(status_code)
+        # The reason goes into the request's log line: the messages are written for the
+        # caller and carry no secret and no payload.
+        self.error_reason = message
         if status_code >= 500 and error is not None and not isinstance(error, PaymentError):
             log.error("request failed", exc_info=exc_info)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -303,6 +328,8 @@ class HealthHandler(BaseHandler):
 
 
 class NotFoundHandler(BaseHandler):
+    # A frontend that calls a wrong path should read the 404, not a CORS failure.
+    cors = True
     route = "not_found"
 
     def prepare(self) -> None:
@@ -329,17 +356,15 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         metrics.requests.labels(handler.route, handler.request.method, str(status)).inc()
         metrics.request_seconds.labels(handler.route).observe(duration)
     level = logging.INFO if status < 500 else logging.ERROR
-    log.log(
-        level,
-        "request",
-        extra={
-            "fields": {
-                "event": "request",
-                "method": handler.request.method,
-                "path": handler.request.path,
-                "status": status,
-                "duration_ms": round(1000.0 * duration, 2),
-                "request_id": getattr(handler, "request_id", None) or request_id_var.get(),
-            }
-        },
-    )
+    fields: dict[str, Any] = {
+        "event": "request",
+        "method": handler.request.method,
+        "path": handler.request.path,
+        "status": status,
+        "duration_ms": round(1000.0 * duration, 2),
+        "request_id": getattr(handler, "request_id", None) or request_id_var.get(),
+    }
+    reason = getattr(handler, "error_reason", None)
+    if reason:
+        fields["reason"] = reason  # why a 4xx/5xx: "signature does not match", ...
+    log.log(level, "request", extra={"fields": fields})

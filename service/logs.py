@@ -83,3 +83,7 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # The request log is written by the application's log_function, one line per request.
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    # The Stripe SDK logs every request and response at INFO (long lines with every query
+    # parameter); the service logs and counts its Stripe calls itself. DEBUG shows them.
+    stripe_level = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
+    logging.getLogger("stripe").setLevel(stripe_level)

@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 import asyncpg
 
@@ -83,10 +83,13 @@ async def reconcile(
         "types": sorted(FACT_TYPES),
         "limit": PAGE_SIZE,
     }
-    listed = [event async for event in gateway.list_events(params)]
-    # Stripe lists newest first; events are applied in the order they happened.
-    listed.reverse()
-    listed.sort(key=lambda event: event.get("created", 0))
+    listed = await _listed_oldest_first(gateway, params, progress)
+    print(
+        f"reconcile: {len(listed)} events since {since:%Y-%m-%d %H:%M} UTC; applying the ones "
+        "not recorded, oldest first",
+        file=progress,
+        flush=True,
+    )
 
     summary = Summary()
     last_report = time.monotonic()
@@ -114,7 +117,21 @@ async def reconcile(
                 summary.unchanged += 1
             else:
                 summary.ignored += 1
-        if time.monotonic() - last_report > 2.0:
+        if summary.seen % PAGE_SIZE == 0 or time.monotonic() - last_report > 2.0:
             print(f"reconcile: {summary.seen}/{len(listed)} events", file=progress, flush=True)
             last_report = time.monotonic()
     return summary
+
+
+async def _listed_oldest_first(
+    gateway: StripeGateway, params: dict[str, Any], progress: TextIO
+) -> list[dict[str, Any]]:
+    listed = []
+    async for event in gateway.list_events(params):
+        listed.append(event)
+        if len(listed) % PAGE_SIZE == 0:  # one line per page Stripe answered
+            print(f"reconcile: listed {len(listed)} events…", file=progress, flush=True)
+    # Stripe lists newest first; events are applied in the order they happened.
+    listed.reverse()
+    listed.sort(key=lambda event: event.get("created", 0))
+    return listed

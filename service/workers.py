@@ -14,12 +14,10 @@ import signal
 import socket
 import time
 
-import tornado.netutil
-
 from service import eventloop
-from service.app import serve
+from service.app import bind_port, serve, start_metrics
 from service.config import Settings
-from service.metrics import serve_metrics, worker_exited
+from service.metrics import worker_exited
 
 log = logging.getLogger("service.workers")
 
@@ -44,7 +42,8 @@ def _start_worker(settings: Settings, sockets: list[socket.socket]) -> int:
 
 def run_workers(settings: Settings, count: int) -> int:
     """Serve with `count` worker processes until SIGTERM/SIGINT; returns the exit status."""
-    sockets = tornado.netutil.bind_sockets(settings.port, address=settings.host)
+    sockets = bind_port("PORT", settings.host, settings.port)
+    start_metrics(settings, None)  # the sum over the workers
     stopping = False
     workers: dict[int, int] = {}
 
@@ -59,8 +58,6 @@ def run_workers(settings: Settings, count: int) -> int:
     signal.signal(signal.SIGINT, stop)
     for index in range(count):
         workers[_start_worker(settings, sockets)] = index
-    if settings.metrics_port:
-        serve_metrics(settings.metrics_port, settings.host, None)
     log.info("workers started", extra={"fields": {"event": "workers", "count": count}})
     restarts: list[float] = []
     status = 0

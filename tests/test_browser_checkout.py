@@ -3,13 +3,15 @@ Playwright): the sandbox's demo page calls the real service (`python -m service`
 origins (CORS), the browser pays on the sandbox's hosted checkout page, the sandbox delivers
 signed webhooks to the service, and the success page polls the service until `paid`.
 
-Screenshots of every step go to test-artifacts/. Without chromium this test fails: CI and
-`make test` install it (`make chromium`)."""
+Screenshots of every step go to test-artifacts/, each at a phone's width (390 px) and a
+laptop's (1280 px). Without chromium this test fails: CI and `make test` install it (`make
+chromium`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -37,6 +39,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+WIDTHS = (390, 1280)  # a phone, a laptop
+LONGEST_ID = ("proj_longest_" + "x" * 64)[:64]  # the longest id the contract allows
 
 
 @dataclass
@@ -124,7 +130,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     failed: list[str] = []
     page.on("requestfailed", lambda request: failed.append(request.url))
@@ -134,7 +140,13 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    """The page at each width; nothing on it may be wider than the screen."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 800})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} is {overflow} px wider than a {width} px screen"
+    page.set_viewport_size({"width": WIDTHS[-1], "height": 800})
 
 
 def status_at_service(stack: Stack, project: str) -> str:
@@ -193,6 +205,61 @@ def test_bank_debit_in_a_real_browser_is_processing_then_paid(page: Page, stack:
     expect(page.locator("#history")).to_contain_text("processing → paid")
     shot(page, "bank-4-success-paid")
     assert status_at_service(stack, project) == "paid"
+
+
+def test_a_failed_bank_debit_says_so_above_the_status(page: Page, stack: Stack) -> None:
+    project = new_id("proj_browser_fail")
+    buy(page, stack, project, "fail")
+    page.select_option("#bank-outcome", "fail-2")
+    page.click("#pay-bank")
+    page.wait_for_url(f"{stack.sandbox_url}/demo/success?session_id=*")
+    expect(page.locator("#status")).to_have_attribute("data-status", "failed", timeout=15_000)
+    expect(page.locator("#headline")).to_have_text("Payment failed: nothing was charged")
+    assert "Thank you" not in page.locator("body").inner_text()
+    shot(page, "fail-3-success-failed")
+
+
+def test_the_longest_id_pays_and_an_already_paid_project_shows_the_service_s_409(
+    page: Page, stack: Stack
+) -> None:
+    """A 64-character id, readable on a phone and a laptop at every step; buying it again
+    shows the service's own 409 message, which the browser can read only when the error
+    carries the CORS headers too."""
+    page.goto(f"{stack.sandbox_url}/demo")
+    expect(page.locator("#project-id-hint")).to_contain_text("1\N{EN DASH}64 characters")
+    expect(page.locator("#project-id")).to_have_attribute("aria-describedby", "project-id-hint")
+    buy(page, stack, LONGEST_ID, "long")
+    expires = page.locator("#expires-at").inner_text()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \S+", expires), expires
+    shot(page, "long-2-checkout")
+    page.click("#pay-card")
+    expect(page.locator("#status")).to_have_attribute("data-status", "paid", timeout=15_000)
+    expect(page.locator("#headline")).to_have_text("Thank you: paid")
+    shot(page, "long-3-success-paid")
+
+    page.goto(f"{stack.sandbox_url}/demo")
+    page.fill("#project-id", LONGEST_ID)
+    page.click("#buy")
+    error = page.locator("#error")
+    expect(error).to_contain_text("The service answered 409: ", timeout=10_000)
+    code, body = _post(f"{stack.service_url}/api/checkout", {"project_id": LONGEST_ID})
+    assert code == 409
+    expect(error).to_have_text(f"The service answered 409: {json.loads(body)['error']}")
+    assert page.url == f"{stack.sandbox_url}/demo"
+    shot(page, "long-4-demo-409")
+
+    page.goto(f"{stack.sandbox_url}/dashboard")
+    expect(page.locator(f"tr[data-project='{LONGEST_ID}'] .payment-status")).to_have_text("paid")
+    shot(page, "long-5-dashboard")
+
+
+def _post(url: str, body: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
 
 
 def test_cancel_in_a_real_browser_returns_to_the_shop(page: Page, stack: Stack) -> None:

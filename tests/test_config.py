@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,83 @@ def test_migrate_needs_only_the_database(env: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert len(caught.value.problems) == len(GOOD) - 1
+
+
+ONE_WORDING = re.compile(r"^(not set|not valid|[a-z][^;]*); expected \S.*$")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("STRIPE_SECRET_KEY", "pk_test_x"),
+        ("PORT", "seventy"),
+        ("PORT", "0"),
+        ("STRIPE_TIMEOUT_SECONDS", "soon"),
+        ("EVENT_LOOP", "trio"),
+        ("CORS_ALLOWED_ORIGINS", "*"),
+        ("STRIPE_SUCCESS_URL", "/relative"),
+        ("DB_POOL_MAX_SIZE", "0"),
+    ],
+)
+def test_an_invalid_value_says_what_is_wrong_and_what_is_expected(
+    env: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    env.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.problems[name].startswith("not valid; expected ")
+
+
+def test_every_problem_is_worded_one_way_missing_or_invalid(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """environs' own words ("Environment variable not set.", "Not a valid integer.") never
+    reach the operator: every line says what is wrong, then what is expected."""
+    for name in GOOD:
+        env.delenv(name)
+    env.setenv("PORT", "x")
+    env.setenv("LOG_LEVEL", "LOUD")
+    env.setenv("STRIPE_WEBHOOK_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    problems = caught.value.problems
+    assert problems["DATABASE_URL"] == "not set; expected a postgres:// or postgresql:// URL"
+    assert problems["STRIPE_PRODUCT_PRICE_ID"] == "not set; expected a price_… id"
+    assert problems["PORT"] == "not valid; expected a port, 1 to 65535"
+    assert problems["STRIPE_WEBHOOK_SECRET_FILE"].startswith(
+        "the file it names cannot be read; expected a readable file holding "
+    )
+    for name, text in problems.items():
+        assert ONE_WORDING.match(text), (name, text)
+        assert "Environment variable" not in text
+        assert "Not a valid" not in text
+
+
+def test_cross_checks_use_the_same_wording(env: pytest.MonkeyPatch) -> None:
+    env.setenv("METRICS_PORT", "5003")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert ONE_WORDING.match(caught.value.problems["METRICS_PORT"])
+    env.delenv("METRICS_PORT")
+    env.setenv("DB_POOL_MIN_SIZE", "20")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert ONE_WORDING.match(caught.value.problems["DB_POOL_MIN_SIZE"])
+
+
+def test_secrets_in_the_dot_env_file_are_read_and_the_environment_wins(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """environs keeps .env's values to itself; the secrets, read apart, must see them too."""
+    for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
+        env.delenv(name)
+    (tmp_path / ".env").write_text(
+        "STRIPE_SECRET_KEY=sk_test_FromDotEnv\n"
+        "STRIPE_WEBHOOK_SECRET=whsec_FromDotEnv\n"
+        "DATABASE_URL=postgresql://from-dot-env/payments\n"
+    )
+    env.setenv("DATABASE_URL", "postgresql://from-environment/payments")
+    settings = load_settings()
+    assert settings.stripe_secret_key == "sk_test_FromDotEnv"
+    assert settings.stripe_webhook_secrets == ("whsec_FromDotEnv",)
+    assert settings.database_url == "postgresql://from-environment/payments"

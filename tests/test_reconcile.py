@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -131,6 +132,9 @@ async def test_the_command_reconciles_and_prints_a_summary(
         project,
         session_id=await checked_out(client, project),
     )
+    # More than a page of others, so the progress shows a line per page.
+    for _ in range(120):
+        missed(stripe_api, "checkout.session.expired", new_id())
     environment = service_environment(database_url, stripe_api, free_port())
     result = await asyncio.to_thread(
         subprocess.run,
@@ -143,8 +147,33 @@ async def test_the_command_reconciles_and_prints_a_summary(
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "applied 1" in result.stdout
+    [summary] = [line for line in result.stdout.splitlines() if line.startswith("seen ")]
+    # The README's words, in the README's order.
+    words = r"seen 121, applied 1, already recorded 0, unchanged \d+, ignored \d+, malformed 0"
+    assert re.fullmatch(words, summary), summary
     assert await status_of(client, project) == "paid"
+    progress = result.stderr.splitlines()
+    assert "reconcile: listed 100 events…" in progress
+    assert any(line.startswith("reconcile: 121 events since ") for line in progress)
+    assert "reconcile: 100/121 events" in progress
+    # The SDK's own request/response lines are kept at WARNING: nothing of them anywhere.
+    assert '"logger":"stripe"' not in result.stdout + result.stderr
+    assert "Request to Stripe api" not in result.stdout + result.stderr
+
+
+def test_reconcile_help_gives_the_defaults_and_what_it_needs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "reconcile", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = " ".join(result.stdout.split())
+    assert "(default: 72h)" in text
+    for needed in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "make reconcile"):
+        assert needed in text
 
 
 @pytest.mark.parametrize("since", ["31d", "745h", "0h", "yesterday", "-5h"])
