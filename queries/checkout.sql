@@ -36,7 +36,7 @@ SELECT CAST(:project_id AS text), CAST(:idempotency_key AS text),
 ON CONFLICT (project_id) DO NOTHING
 RETURNING idempotency_key;
 
--- name: store-first-session(project_id, idempotency_key, checkout_session_id, checkout_url, checkout_expires_at, amount_total, currency, request_id)$
+-- name: store-first-session(project_id, idempotency_key, checkout_session_id, checkout_url, checkout_expires_at, amount_total, currency, request_id, actor)$
 -- The fast path's second statement: creates the project with its first session, marks the
 -- attempt stored and writes the audit row, all or nothing. Creates nothing (returns 0) when
 -- the project appeared meanwhile (a webhook) or the attempt is no longer this caller's; the
@@ -59,8 +59,9 @@ WITH created AS (
      WHERE project_id IN (SELECT project_id FROM created)
        AND idempotency_key = :idempotency_key
 ), audited AS (
-    INSERT INTO payment_audit (project_id, from_status, to_status, cause, request_id)
-    SELECT project_id, NULL, 'pending', 'api_checkout', CAST(:request_id AS text)
+    INSERT INTO payment_audit (project_id, from_status, to_status, cause, request_id, actor)
+    SELECT project_id, NULL, 'pending', 'api_checkout', CAST(:request_id AS text),
+           CAST(:actor AS text)
       FROM created
 )
 SELECT count(*) FROM created;

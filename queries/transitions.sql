@@ -3,7 +3,7 @@
 -- one commit. The status change and the audit row happen only if the event record was new:
 -- a duplicate delivery writes nothing at all.
 
--- name: apply-event(event_id, event_type, stripe_created_at, livemode, received_at, project_id, statuses, to_if_current_session, to_otherwise, event_session_id, payment_intent_id, amount_total, currency, request_id)^
+-- name: apply-event(event_id, event_type, stripe_created_at, livemode, received_at, project_id, statuses, to_if_current_session, to_otherwise, event_session_id, payment_intent_id, amount_total, currency, request_id, actor)^
 -- For an event about a project that may have a row. The caller passes the event's edges of
 -- the status table (service/transitions.py) as three parallel arrays: for a project in
 -- statuses[i], the status to move to when the event's checkout session (event_session_id)
@@ -57,9 +57,9 @@ WITH locked AS (
     RETURNING projects.project_id, moving.from_status, moving.to_status
 ), audited AS (
     INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
-                               request_id)
+                               request_id, actor)
     SELECT project_id, from_status, to_status, 'stripe_event', :event_id,
-           CAST(:request_id AS text)
+           CAST(:request_id AS text), CAST(:actor AS text)
       FROM moved
 )
 SELECT (SELECT status FROM locked) AS found_status,
@@ -68,7 +68,7 @@ SELECT (SELECT status FROM locked) AS found_status,
        (SELECT to_status FROM moving) AS to_status,
        (SELECT count(*) FROM moved) AS changed;
 
--- name: apply-event-to-new-project(event_id, event_type, stripe_created_at, livemode, received_at, project_id, to_status, checkout_session_id, payment_intent_id, amount_total, currency, request_id)^
+-- name: apply-event-to-new-project(event_id, event_type, stripe_created_at, livemode, received_at, project_id, to_status, checkout_session_id, payment_intent_id, amount_total, currency, request_id, actor)^
 -- For an event about a project the service has no row for (paid without a checkout through
 -- this service, or events arriving before the checkout was stored). Returns event_id NULL
 -- for a duplicate; changed = 0 when another transaction created the project first, and the
@@ -91,9 +91,9 @@ WITH event AS (
     RETURNING project_id
 ), audited AS (
     INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
-                               request_id)
+                               request_id, actor)
     SELECT project_id, NULL, CAST(:to_status AS text), 'stripe_event', :event_id,
-           CAST(:request_id AS text)
+           CAST(:request_id AS text), CAST(:actor AS text)
       FROM created
 )
 SELECT (SELECT event_id FROM event) AS event_id,

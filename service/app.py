@@ -13,6 +13,7 @@ import tornado.ioloop
 import tornado.web
 
 from service import db
+from service.auth import make_authenticator
 from service.config import Settings
 from service.handlers import (
     WEBHOOK_MAX_BODY,
@@ -90,10 +91,12 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         queries=queries,
         gateway=StripeGateway(client, metrics),
         metrics=metrics,
+        auth=make_authenticator(settings),
         in_flight=InFlight(),
     )
+    await db.warn_if_privileged(pool, queries)
     if settings.metrics_port and not multiprocess_dir():
-        serve_metrics(settings.metrics_port, settings.host, metrics.registry)
+        serve_metrics(settings.metrics_port, settings.metrics_host, metrics.registry)
     metrics.observe_pool(pool)
     pool_sampler = tornado.ioloop.PeriodicCallback(
         lambda: metrics.observe_pool(pool), POOL_SAMPLE_MILLISECONDS
@@ -131,5 +134,6 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     await server.close_all_connections()
     pool_sampler.stop()
     await http.close_async()  # type: ignore[no-untyped-call]
+    await ctx.auth.close()
     await pool.close()
     log.info("stopped", extra={"fields": {"event": "stopped"}})

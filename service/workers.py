@@ -60,7 +60,7 @@ def run_workers(settings: Settings, count: int) -> int:
     for index in range(count):
         workers[_start_worker(settings, sockets)] = index
     if settings.metrics_port:
-        serve_metrics(settings.metrics_port, settings.host, None)
+        serve_metrics(settings.metrics_port, settings.metrics_host, None)
     log.info("workers started", extra={"fields": {"event": "workers", "count": count}})
     restarts: list[float] = []
     status = 0

@@ -17,7 +17,7 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import CheckoutBusy, DatabaseUnavailable, ProjectNotPayable, StripeFailed
-from service.logs import request_id_var
+from service.logs import actor_var, request_id_var
 from service.payments.common import (
     StatusChange,
     connection,
@@ -143,6 +143,7 @@ async def _store_first_session(
             amount_total=session.amount_total,
             currency=session.currency,
             request_id=request_id_var.get(),
+            actor=actor_var.get(),
         )
     if not created:
         return None
@@ -315,6 +316,7 @@ async def _store_session(
                 cause="api_checkout",
                 cause_event_id=None,
                 request_id=request_id_var.get(),
+                actor=actor_var.get(),
             )
         await queries.finish_checkout_attempt(
             conn,

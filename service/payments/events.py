@@ -10,7 +10,7 @@ import asyncpg
 
 from service.config import Settings
 from service.db import Queries
-from service.logs import request_id_var
+from service.logs import actor_var, request_id_var
 from service.payments.common import StatusChange, connection, log_change, transaction
 from service.transitions import CHECKOUT_SESSION_TYPES, HANDLED_TYPES, moves_for, next_status
 from service.webhook_events import (
@@ -92,6 +92,7 @@ async def _apply_once(
             "amount_total": amount,
             "currency": currency,
             "request_id": request_id_var.get(),
+            "actor": actor_var.get(),
         }
         moves = moves_for(event.event_type, event.obj)
         # One statement: row lock, decision, event record, status change, audit row.

@@ -12,7 +12,7 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
-from service.logs import request_id_var
+from service.logs import actor_var, request_id_var
 from service.payments.common import (
     StatusChange,
     connection,
@@ -126,5 +126,6 @@ async def _apply_confirmation(
         cause="api_confirmation",
         cause_event_id=None,
         request_id=request_id_var.get(),
+        actor=actor_var.get(),
     )
     return StatusChange(project_id, current, target)
