@@ -309,8 +309,8 @@ class ServiceClient:
             "POST", "/api/checkout", json.dumps({"project_id": project_id}), **kwargs
         )
 
-    async def status(self, project_id: str) -> Response:
-        return await self.request("GET", f"/api/projects/{project_id}/payment")
+    async def status(self, project_id: str, **kwargs: Any) -> Response:
+        return await self.request("GET", f"/api/projects/{project_id}/payment", **kwargs)
 
     async def webhook(
         self,

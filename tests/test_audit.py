@@ -80,6 +80,7 @@ async def test_the_triggers_refuse_even_the_owner_to_truncate_the_audit_trail(
         "try_truncate_audit",
         "disable_audit_triggers",
         "create_later_table",
+        "try_replica_mode",
     ],
 )
 async def test_the_app_role_the_service_runs_as_cannot_update_delete_truncate_or_alter_the_audit_trail(

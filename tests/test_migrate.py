@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
+def empty_database(owner_database_url: str) -> Iterator[str]:
     name = f"migrate_test_{uuid.uuid4().hex[:10]}"
-    admin = with_database(database_url, "postgres")
+    admin = with_database(owner_database_url, "postgres")
     url = asyncio.run(create_database(admin, name))
     yield url
     asyncio.run(drop_database(admin, name))

@@ -78,3 +78,7 @@ SELECT has_schema_privilege(:role, 'public', 'CREATE') AS create_in_schema,
 -- name: create-later-table#
 -- What a later migration might add, created by the owner: the app role must get it too.
 CREATE TABLE later_migration_table (id bigint PRIMARY KEY);
+
+-- name: try-replica-mode#
+-- Must fail for the app role: a superuser's way around every trigger.
+SET session_replication_role = replica;
