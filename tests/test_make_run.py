@@ -3,6 +3,7 @@ embedded PostgreSQL and the Stripe sandbox itself, migrates, and serves a health
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,20 @@ from processes import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _get(url: str) -> tuple[int, str]:
+def _post_json(url: str, body: dict[str, str]) -> dict[str, str]:
+    request = urllib.request.Request(  # noqa: S310 - local
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - local
+        answer: dict[str, str] = json.loads(response.read())
+        return answer
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - local
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -58,12 +70,21 @@ def test_make_run_with_nothing_configured_serves_a_healthy_service(tmp_path: Pat
         assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
         events, _ = _get(f"http://127.0.0.1:{sandbox_port}/v1/events")
         assert events == 401  # the sandbox answers, and wants its key like Stripe does
+        # API_AUTH=jwt by default, the sandbox issuing the tokens: none, no answer.
+        status_url = f"http://127.0.0.1:{port}/api/projects/proj_make_run/payment"
+        assert _get(status_url)[0] == 401
+        token = _post_json(
+            f"http://127.0.0.1:{sandbox_port}/idp/token", {"project_id": "proj_make_run"}
+        )["access_token"]
+        assert _get(status_url, token)[0] == 404  # authorized; never checked out
+        assert _get(status_url.replace("proj_make_run", "proj_other"), token)[0] == 403
     finally:
         os.killpg(run.pid, signal.SIGTERM)  # what Ctrl-C in a terminal does, to every process
         output, _ = run.communicate(timeout=60)
     text = output.decode()
     assert "no real money moves" in text
     assert '"event":"stopped"' in text  # the service drained and closed cleanly
+    assert "database_role_too_powerful" not in text  # it serves as the app role
     for url in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{sandbox_port}/v1/events"):
         try:
             _get(url)
