@@ -97,14 +97,7 @@ def main() -> int:
         origins = [o for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
         origins += [sandbox_url, f"http://localhost:{SANDBOX_PORT}"]
         env["CORS_ALLOWED_ORIGINS"] = ",".join(dict.fromkeys(o.strip() for o in origins))
-        # The sandbox is the identity provider too: its demo page gets a token per project,
-        # and the service verifies it (API_AUTH=none make run turns that off).
-        if env.setdefault("API_AUTH", "jwt") == "jwt":
-            env.setdefault("AUTH_ISSUER", sandbox_url)
-            env.setdefault("AUTH_AUDIENCE", SANDBOX_AUDIENCE)
-            if not env.get("AUTH_JWT_PUBLIC_KEY_FILE"):
-                env.setdefault("AUTH_JWKS_URL", f"{sandbox_url}{SANDBOX_JWKS_PATH}")
-            _say(f"API_AUTH=jwt: the sandbox issues the demo's tokens ({sandbox_url}/idp/token)")
+        _sandbox_identity(env, sandbox_url)
         if env.get("STRIPE_WEBHOOK_SECRET_FILE") and not env.get("STRIPE_WEBHOOK_SECRET"):
             secrets = Path(env["STRIPE_WEBHOOK_SECRET_FILE"]).read_text()
         else:
@@ -164,6 +157,18 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     code = service.wait()
     return _stop(children, 0 if stopping else code)
+
+
+def _sandbox_identity(env: dict[str, str], sandbox_url: str) -> None:
+    """The sandbox is the identity provider too: its demo pages get a token per project and
+    the service verifies it (`API_AUTH=none make run` turns that off)."""
+    if env.setdefault("API_AUTH", "jwt") != "jwt":
+        return
+    env.setdefault("AUTH_ISSUER", sandbox_url)
+    env.setdefault("AUTH_AUDIENCE", SANDBOX_AUDIENCE)
+    if not env.get("AUTH_JWT_PUBLIC_KEY_FILE"):
+        env.setdefault("AUTH_JWKS_URL", f"{sandbox_url}{SANDBOX_JWKS_PATH}")
+    _say(f"API_AUTH=jwt: the sandbox issues the demo's tokens ({sandbox_url}/idp/token)")
 
 
 def _banner(port: str, sandbox: bool) -> None:

@@ -17,9 +17,9 @@ import tornado.web
 from sandbox import checkout_request, event_query
 from sandbox.errors import StripeError, invalid, masked_key, no_such, unknown_parameter
 from sandbox.idempotency import Reservation, SavedResponse, fingerprint
+from sandbox.identity import DevIdentityProvider, identity_routes
 from sandbox.ids import new_id
 from sandbox.objects import API_VERSION
-from sandbox.identity import DevIdentityProvider, identity_routes
 from sandbox.pages import TEMPLATES, page_routes
 from sandbox.state import RecordedRequest, SandboxState
 

@@ -121,15 +121,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     webhook_secrets = _secret(
         "STRIPE_WEBHOOK_SECRET", problems, _check_webhook_secrets, required="webhooks" in needs
     )
-    migrate_url = _secret(
-        "DATABASE_MIGRATE_URL", problems, _check_database_url, required=False
-    )
-    database_url = _secret(
-        "DATABASE_URL",
-        problems,
-        _check_database_url,
-        required=purpose != "migrate" or not migrate_url,
-    )
+    database_url, migrate_url = _database_urls(problems, purpose)
 
     checkout = "checkout" in needs
     price_id = env.str(
@@ -153,14 +145,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     metrics_port = env.int("METRICS_PORT", None, validate=Range(min=1, max=65535))
     metrics_host = env.str("METRICS_HOST", "127.0.0.1")
     app_role = env.str("DB_APP_ROLE", "payment_app", validate=_matches(_ROLE_NAME, "a role name"))
-    serving = purpose == "serve"
-    api_auth = env.str("API_AUTH", None, validate=OneOf(tuple(AuthMode)))
-    jwks_url = env.str("AUTH_JWKS_URL", None, validate=_http_url)
-    public_key_file = env.str("AUTH_JWT_PUBLIC_KEY_FILE", None)
-    issuer = env.str("AUTH_ISSUER", None)
-    audience = env.str("AUTH_AUDIENCE", None)
-    project_claim = env.str("AUTH_PROJECT_CLAIM", "project_ids")
-    keys_file = env.str("API_KEYS_FILE", None)
+    auth = _read_auth(env)
     confirm_interval = env.float(
         "STRIPE_CONFIRM_INTERVAL_SECONDS", 5.0, validate=Range(min=0, max=3600)
     )
@@ -186,17 +171,8 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         problems["DB_POOL_MIN_SIZE"] = "must not exceed DB_POOL_MAX_SIZE"
     if not problems and "_live_" in secret_key and api_base.rstrip("/") != STRIPE_API_BASE_DEFAULT:
         problems["STRIPE_API_BASE"] = "a live key is only ever sent to Stripe's own API"
-    if serving:
-        api_auth = _check_auth(
-            problems,
-            api_auth,
-            live="_live_" in secret_key,
-            jwks_url=jwks_url,
-            public_key_file=public_key_file,
-            issuer=issuer,
-            audience=audience,
-            keys_file=keys_file,
-        )
+    if purpose == "serve":
+        _check_auth(problems, auth, live="_live_" in secret_key)
     if problems:
         raise ConfigError(problems)
 
@@ -225,68 +201,83 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         metrics_port=metrics_port,
         metrics_host=metrics_host,
         event_loop=event_loop,
-        api_auth=api_auth or AuthMode.NONE,
-        auth_jwks_url=jwks_url,
-        auth_jwt_public_key_file=public_key_file,
-        auth_issuer=issuer,
-        auth_audience=audience,
-        auth_project_claim=project_claim,
-        api_keys_file=keys_file,
+        **auth,
         database_migrate_url=migrate_url or None,
         db_app_role=app_role,
     )
 
 
-def _check_auth(
-    problems: dict[str, str],
-    api_auth: str | None,
-    *,
-    live: bool,
-    jwks_url: str | None,
-    public_key_file: str | None,
-    issuer: str | None,
-    audience: str | None,
-    keys_file: str | None,
-) -> str:
+def _database_urls(problems: dict[str, str], purpose: str) -> tuple[str, str]:
+    """DATABASE_URL (the app role) and DATABASE_MIGRATE_URL (the owner, optional): migrate
+    needs either, every other command DATABASE_URL."""
+    migrate_url = _secret("DATABASE_MIGRATE_URL", problems, _check_database_url, required=False)
+    database_url = _secret(
+        "DATABASE_URL",
+        problems,
+        _check_database_url,
+        required=purpose != "migrate" or not migrate_url,
+    )
+    return database_url, migrate_url
+
+
+def _read_auth(env: Env) -> dict[str, Any]:
+    """API_AUTH and its settings, as Settings fields (validated once the env is sealed)."""
+    return {
+        "api_auth": env.str("API_AUTH", None, validate=OneOf(tuple(AuthMode))),
+        "auth_jwks_url": env.str("AUTH_JWKS_URL", None, validate=_http_url),
+        "auth_jwt_public_key_file": env.str("AUTH_JWT_PUBLIC_KEY_FILE", None),
+        "auth_issuer": env.str("AUTH_ISSUER", None),
+        "auth_audience": env.str("AUTH_AUDIENCE", None),
+        "auth_project_claim": env.str("AUTH_PROJECT_CLAIM", "project_ids"),
+        "api_keys_file": env.str("API_KEYS_FILE", None),
+    }
+
+
+def _check_auth(problems: dict[str, str], auth: dict[str, Any], *, live: bool) -> None:
     """API_AUTH and what it needs. `none` is the default only with a test key: a live key
     must say how callers are authenticated (`none` too, behind a gateway that does it)."""
-    if api_auth is None:
+    if auth["api_auth"] is None:
         if live:
             problems["API_AUTH"] = "must be set (jwt, keys or none) with a live Stripe key"
-        return AuthMode.NONE
-    if api_auth == AuthMode.JWT:
-        if not issuer:
-            problems["AUTH_ISSUER"] = "required with API_AUTH=jwt"
-        if not audience:
-            problems["AUTH_AUDIENCE"] = "required with API_AUTH=jwt"
-        if bool(jwks_url) == bool(public_key_file):
-            problems["AUTH_JWKS_URL"] = (
-                "set exactly one of AUTH_JWKS_URL and AUTH_JWT_PUBLIC_KEY_FILE with API_AUTH=jwt"
+        auth["api_auth"] = AuthMode.NONE
+    elif auth["api_auth"] == AuthMode.JWT:
+        _check_jwt(problems, auth)
+    elif auth["api_auth"] == AuthMode.KEYS:
+        _check_keys_file(problems, auth["api_keys_file"])
+
+
+def _check_jwt(problems: dict[str, str], auth: dict[str, Any]) -> None:
+    for name in ("AUTH_ISSUER", "AUTH_AUDIENCE"):
+        if not auth[name.lower()]:
+            problems[name] = "required with API_AUTH=jwt"
+    jwks_url, public_key_file = auth["auth_jwks_url"], auth["auth_jwt_public_key_file"]
+    if bool(jwks_url) == bool(public_key_file):
+        problems["AUTH_JWKS_URL"] = (
+            "set exactly one of AUTH_JWKS_URL and AUTH_JWT_PUBLIC_KEY_FILE with API_AUTH=jwt"
+        )
+    elif jwks_url and urlsplit(jwks_url).scheme != "https" and not is_local_url(jwks_url):
+        problems["AUTH_JWKS_URL"] = "must be https (plain http only for a loopback address)"
+    elif public_key_file:
+        try:
+            load_public_key(Path(public_key_file))
+        except (OSError, ValueError, TypeError):
+            problems["AUTH_JWT_PUBLIC_KEY_FILE"] = (
+                "must name a readable PEM RSA, EC P-256 or Ed25519 public key"
             )
-        elif jwks_url and urlsplit(jwks_url).scheme != "https" and not is_local_url(jwks_url):
-            problems["AUTH_JWKS_URL"] = "must be https (plain http only for a loopback address)"
-        elif public_key_file:
-            try:
-                load_public_key(Path(public_key_file))
-            except (OSError, ValueError, TypeError):
-                problems["AUTH_JWT_PUBLIC_KEY_FILE"] = (
-                    "must name a readable PEM RSA, EC P-256 or Ed25519 public key"
-                )
-    elif api_auth == AuthMode.KEYS:
-        if not keys_file:
-            problems["API_KEYS_FILE"] = "required with API_AUTH=keys"
-        else:
-            try:
-                _, bad = parse_keys_file(Path(keys_file).read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError):
-                problems["API_KEYS_FILE"] = "cannot read the file it names"
-            else:
-                if bad:
-                    lines = ", ".join(str(n) for n in bad)
-                    problems["API_KEYS_FILE"] = (
-                        f"line(s) {lines} are not '<key id> <sha256 hex>'"
-                    )
-    return api_auth
+
+
+def _check_keys_file(problems: dict[str, str], keys_file: str | None) -> None:
+    if not keys_file:
+        problems["API_KEYS_FILE"] = "required with API_AUTH=keys"
+        return
+    try:
+        _, bad = parse_keys_file(Path(keys_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        problems["API_KEYS_FILE"] = "cannot read the file it names"
+        return
+    if bad:
+        lines = ", ".join(str(n) for n in bad)
+        problems["API_KEYS_FILE"] = f"line(s) {lines} are not '<key id> <sha256 hex>'"
 
 
 def _needed(needed: bool, validate: Callable[[str], bool]) -> dict[str, Any]:

@@ -175,9 +175,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if method not in allowed:
             raise tornado.web.HTTPError(405, "method not allowed")
         self.set_header("Access-Control-Allow-Methods", ", ".join(allowed))
-        self.set_header(
-            "Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID"
-        )
+        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
         self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)
         self.clear_header("Content-Type")

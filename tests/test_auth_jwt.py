@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import jwt
@@ -105,8 +106,8 @@ async def test_a_token_expired_within_the_60_second_leeway_still_counts(
     assert (await client.checkout(project, headers=bearer(token))).code == 200
 
 
-def _unsigned(claims: dict[str, object], header: dict[str, object]) -> str:
-    def part(value: dict[str, object]) -> str:
+def _unsigned(claims: Mapping[str, object], header: Mapping[str, object]) -> str:
+    def part(value: Mapping[str, object]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
     return f"{part(header)}.{part(claims)}."
@@ -163,7 +164,9 @@ async def test_a_key_the_provider_adds_later_verifies_without_a_restart(
     # test need not wait for it.
     monkeypatch.setattr("service.auth.JWKS_MIN_REFRESH_SECONDS", 0.2)
     project = new_id()
-    assert (await client.checkout(project, headers=bearer(mint(RSA, projects=[project])))).code == 200
+    assert (
+        await client.checkout(project, headers=bearer(mint(RSA, projects=[project])))
+    ).code == 200
     await asyncio.sleep(0.3)
     rotated = new_key("rsa-2", "RS256")
     identity_provider.keys = [rotated, RSA]
@@ -176,11 +179,15 @@ async def test_tokens_with_made_up_kids_cost_at_most_one_jwks_fetch(
     client: ServiceClient, identity_provider: IdentityProvider
 ) -> None:
     project = new_id()
-    assert (await client.checkout(project, headers=bearer(mint(RSA, projects=[project])))).code == 200
+    assert (
+        await client.checkout(project, headers=bearer(mint(RSA, projects=[project])))
+    ).code == 200
     before = identity_provider.fetches
     answers = await asyncio.gather(
         *(
-            client.status(project, headers=bearer(mint(new_key(f"made-up-{n}"), projects=[project])))
+            client.status(
+                project, headers=bearer(mint(new_key(f"made-up-{n}"), projects=[project]))
+            )
             for n in range(5)
         )
     )

@@ -61,12 +61,14 @@ async def test_keys_rotate_by_editing_the_file_without_a_restart(
     project = new_id()
     assert (await client.checkout(project, headers=bearer(OLD_KEY))).code == 200
     # Step 1: the new key is added next to the old one; both work.
-    keys_file.write_text(key_line("billing-2026", OLD_KEY) + key_line("billing-2027", NEW_KEY))
+    await asyncio.to_thread(
+        keys_file.write_text, key_line("billing-2026", OLD_KEY) + key_line("billing-2027", NEW_KEY)
+    )
     await asyncio.sleep(KEYS_FILE_CHECK_SECONDS + 0.1)
     assert (await client.status(project, headers=bearer(NEW_KEY))).code == 200
     assert (await client.status(project, headers=bearer(OLD_KEY))).code == 200
     # Step 2: the old key is removed (revoked); it stops working, the new one goes on.
-    keys_file.write_text(key_line("billing-2027", NEW_KEY))
+    await asyncio.to_thread(keys_file.write_text, key_line("billing-2027", NEW_KEY))
     await asyncio.sleep(KEYS_FILE_CHECK_SECONDS + 0.1)
     assert (await client.status(project, headers=bearer(OLD_KEY))).code == 401
     assert (await client.status(project, headers=bearer(NEW_KEY))).code == 200

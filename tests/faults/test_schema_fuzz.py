@@ -24,9 +24,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from tornado.routing import PathMatches
-
 from tokens import AUDIENCE, ISSUER, bearer, mint, new_key
+from tornado.routing import PathMatches
 
 from service.app import make_app
 from service.handlers import AppContext
