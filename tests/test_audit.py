@@ -87,7 +87,8 @@ async def test_the_app_role_the_service_runs_as_cannot_update_delete_truncate_or
     project = new_id()
     await bring_to(client, project, "pending")
     query = getattr(test_queries, statement)
-    arguments = {"project_id": project} if statement.endswith("_audit") else {}
+    takes_project = statement in ("try_update_audit", "try_delete_audit")
+    arguments = {"project_id": project} if takes_project else {}
     async with ctx.pool.acquire() as conn:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match=r"permission denied|owner"):
             await query(conn, **arguments)
