@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +37,18 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def test_make_run_with_nothing_configured_serves_a_healthy_service(tmp_path: Path) -> None:
+@pytest.mark.parametrize("api_auth", [None, "none"], ids=["API_AUTH unset: jwt", "API_AUTH=none"])
+def test_make_run_with_nothing_configured_serves_a_healthy_service(
+    tmp_path: Path, api_auth: str | None
+) -> None:
     port, sandbox_port = free_port(), free_port()
     environment = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("STRIPE_", "DATABASE_URL", "TEST_DATABASE_URL"))
+        if not k.startswith(("STRIPE_", "DATABASE_", "TEST_DATABASE_URL", "API_AUTH", "AUTH_"))
     }
+    if api_auth is not None:
+        environment["API_AUTH"] = api_auth
     environment |= {
         "PORT": str(port),
         "SANDBOX_PORT": str(sandbox_port),
@@ -70,14 +76,16 @@ def test_make_run_with_nothing_configured_serves_a_healthy_service(tmp_path: Pat
         assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
         events, _ = _get(f"http://127.0.0.1:{sandbox_port}/v1/events")
         assert events == 401  # the sandbox answers, and wants its key like Stripe does
-        # API_AUTH=jwt by default, the sandbox issuing the tokens: none, no answer.
         status_url = f"http://127.0.0.1:{port}/api/projects/proj_make_run/payment"
-        assert _get(status_url)[0] == 401
-        token = _post_json(
-            f"http://127.0.0.1:{sandbox_port}/idp/token", {"project_id": "proj_make_run"}
-        )["access_token"]
-        assert _get(status_url, token)[0] == 404  # authorized; never checked out
-        assert _get(status_url.replace("proj_make_run", "proj_other"), token)[0] == 403
+        if api_auth == "none":  # for curl experiments: no token needed
+            assert _get(status_url)[0] == 404
+        else:  # API_AUTH=jwt by default, the sandbox issuing the tokens: none, no answer.
+            assert _get(status_url)[0] == 401
+            token = _post_json(
+                f"http://127.0.0.1:{sandbox_port}/idp/token", {"project_id": "proj_make_run"}
+            )["access_token"]
+            assert _get(status_url, token)[0] == 404  # authorized; never checked out
+            assert _get(status_url.replace("proj_make_run", "proj_other"), token)[0] == 403
     finally:
         os.killpg(run.pid, signal.SIGTERM)  # what Ctrl-C in a terminal does, to every process
         output, _ = run.communicate(timeout=60)
@@ -85,6 +93,7 @@ def test_make_run_with_nothing_configured_serves_a_healthy_service(tmp_path: Pat
     assert "no real money moves" in text
     assert '"event":"stopped"' in text  # the service drained and closed cleanly
     assert "database_role_too_powerful" not in text  # it serves as the app role
+    assert ("API_AUTH=jwt: the sandbox issues" in text) == (api_auth is None)
     for url in (f"http://127.0.0.1:{port}/health", f"http://127.0.0.1:{sandbox_port}/v1/events"):
         try:
             _get(url)
