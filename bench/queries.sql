@@ -24,7 +24,7 @@ SELECT CAST(id AS text), 'pending', 'cs_bench_' || id,
                generate_series(1, CAST(:per_client AS int)) AS s) AS ids;
 
 -- name: uses-facts()$
--- Whether the service measured derives statuses from facts (migrations/0002.facts.sql): its
+-- Whether the service measured derives statuses from facts (migrations/0003.facts.sql): its
 -- sessions must then be seeded as the service's own. The bench also measures older trees.
 SELECT to_regclass('checkout_sessions') IS NOT NULL;
 

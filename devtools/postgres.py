@@ -36,6 +36,35 @@ def with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def with_user(url: str, user: str) -> str:
+    """The same server and database URL, connecting as another role (no password: the
+    embedded and test servers trust local connections)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
+
+
+async def allow_login(admin_url: str, role: str) -> None:
+    """Let the NOLOGIN role migration 0002.security creates log in (development and tests only)."""
+    if not _DATABASE_NAME.match(role):
+        raise ValueError("unsafe role name")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'ALTER ROLE "{role}" LOGIN')
+    finally:
+        await conn.close()
+
+
+async def drop_role(admin_url: str, role: str) -> None:
+    if not _DATABASE_NAME.match(role):
+        raise ValueError("unsafe role name")
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+    finally:
+        await conn.close()
+
+
 async def create_database(admin_url: str, name: str) -> str:
     """Create an empty database and return its URL."""
     if not _DATABASE_NAME.match(name):

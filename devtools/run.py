@@ -30,8 +30,10 @@ from typing import Any
 
 from dotenv import dotenv_values
 
-from devtools.postgres import create_database, start_embedded, with_database
+from devtools.postgres import allow_login, create_database, start_embedded, with_database, with_user
 from devtools.run_env import RUN_ENV_NAME
+from sandbox.identity import AUDIENCE as SANDBOX_AUDIENCE
+from sandbox.identity import JWKS_PATH as SANDBOX_JWKS_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where the embedded PostgreSQL keeps its data; tests point it at a throwaway folder.
@@ -41,6 +43,7 @@ SANDBOX_KEY = "sk_test_sandbox0000000000000000"
 SANDBOX_WEBHOOK_SECRET = "whsec_sandbox0000000000000000"  # noqa: S105 - a local sandbox value
 SANDBOX_PRICE = "price_sandbox"
 METRICS_PORT = "9464"
+APP_ROLE = os.environ.get("DB_APP_ROLE", "payment_app")
 
 
 def _say(text: str) -> None:
@@ -120,6 +123,7 @@ def _start_sandbox(
     origins = [o for o in env.get("CORS_ALLOWED_ORIGINS", "").split(",") if o.strip()]
     origins += [sandbox_url, f"http://localhost:{SANDBOX_PORT}"]
     env["CORS_ALLOWED_ORIGINS"] = ",".join(dict.fromkeys(o.strip() for o in origins))
+    _sandbox_identity(env, sandbox_url)
     if env.get("STRIPE_WEBHOOK_SECRET_FILE") and not env.get("STRIPE_WEBHOOK_SECRET"):
         secrets = Path(env["STRIPE_WEBHOOK_SECRET_FILE"]).read_text()
     else:
@@ -177,10 +181,15 @@ def main() -> int:
         )
         return 1
 
-    if not env.get("DATABASE_URL") and not env.get("DATABASE_URL_FILE"):
+    embedded = not env.get("DATABASE_URL") and not env.get("DATABASE_URL_FILE")
+    if embedded:
         _say(f"DATABASE_URL is unset: starting the embedded PostgreSQL in {DATA / 'postgres'}")
-        env["DATABASE_URL"], server = _embedded_database()
+        # Two roles, as in production: migrate as the owner, serve as the app role that the
+        # migrations create (given a login here, on this trusting local server).
+        env["DATABASE_MIGRATE_URL"], server = _embedded_database()
+        env["DATABASE_URL"] = with_user(env["DATABASE_MIGRATE_URL"], APP_ROLE)
         chosen["DATABASE_URL"] = env["DATABASE_URL"]
+        chosen["DATABASE_MIGRATE_URL"] = env["DATABASE_MIGRATE_URL"]
         keep.append(server)
 
     if sandbox:
@@ -194,6 +203,8 @@ def main() -> int:
     )
     if migrate.returncode != 0:
         return _stop(children, migrate.returncode)
+    if embedded:
+        asyncio.run(allow_login(env["DATABASE_MIGRATE_URL"], APP_ROLE))
 
     service = subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env)
     children.insert(0, service)
@@ -217,6 +228,18 @@ def main() -> int:
     code = service.wait()
     (DATA / RUN_ENV_NAME).unlink(missing_ok=True)  # what it names is going away
     return _stop(children, 0 if stopping else code)
+
+
+def _sandbox_identity(env: dict[str, str], sandbox_url: str) -> None:
+    """The sandbox is the identity provider too: its demo pages get a token per project and
+    the service verifies it (`API_AUTH=none make run` turns that off)."""
+    if env.setdefault("API_AUTH", "jwt") != "jwt":
+        return
+    env.setdefault("AUTH_ISSUER", sandbox_url)
+    env.setdefault("AUTH_AUDIENCE", SANDBOX_AUDIENCE)
+    if not env.get("AUTH_JWT_PUBLIC_KEY_FILE"):
+        env.setdefault("AUTH_JWKS_URL", f"{sandbox_url}{SANDBOX_JWKS_PATH}")
+    _say(f"API_AUTH=jwt: the sandbox issues the demo's tokens ({sandbox_url}/idp/token)")
 
 
 def _write_run_env(chosen: dict[str, str]) -> Path:

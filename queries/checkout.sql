@@ -43,12 +43,12 @@ DELETE FROM checkout_attempts
  WHERE project_id = :project_id
    AND idempotency_key = :idempotency_key;
 
--- name: store-checkout-session(project_id, idempotency_key, session_id, checkout_url, expires_at, amount_total, currency, request_id)^
+-- name: store-checkout-session(project_id, idempotency_key, session_id, checkout_url, expires_at, amount_total, currency, request_id, actor)^
 -- After Stripe answered: stores the session as the service's and the project's current one
 -- (creating the project on its first checkout), marks the attempt stored and settles the
 -- status with its audit row, in one statement (store_checkout_session() in
--- migrations/0002.facts.sql). stored = false when the attempt is no longer this caller's;
+-- migrations/0003.facts.sql). stored = false when the attempt is no longer this caller's;
 -- refused = true when the project holds money or awaits a delayed payment.
 SELECT stored, refused, from_status, to_status
   FROM store_checkout_session(:project_id, :idempotency_key, :session_id, :checkout_url,
-                              :expires_at, :amount_total, :currency, :request_id);
+                              :expires_at, :amount_total, :currency, :request_id, :actor);

@@ -1,8 +1,8 @@
 -- Facts: what each Stripe event (or read of a session from Stripe) tells about one Stripe
 -- object, and the project status derived from them. The rules live in the functions of
--- migrations/0002.facts.sql (derive_project_payment and the two below); see README.md.
+-- migrations/0003.facts.sql (derive_project_payment and the two below); see README.md.
 
--- name: apply-fact(event_id, event_type, event_created_at, livemode, received_at, object_kind, object_id, payment_intent_id, state, stage, amount, amount_refunded, fact_created_at, cause, request_id)^
+-- name: apply-fact(event_id, event_type, event_created_at, livemode, received_at, object_kind, object_id, payment_intent_id, state, stage, amount, amount_refunded, fact_created_at, cause, request_id, actor)^
 -- The whole webhook in one round trip, and the same for a session read from Stripe (event_id
 -- NULL; cause api_confirmation or api_checkout): records the event once, stores its fact,
 -- finds the project whose session or payment it is, locks that project's row, re-derives its
@@ -12,7 +12,8 @@
 SELECT duplicate, outcome, project_id, from_status, to_status
   FROM apply_stripe_fact(:event_id, :event_type, :event_created_at, :livemode, :received_at,
                          :object_kind, :object_id, :payment_intent_id, :state, :stage,
-                         :amount, :amount_refunded, :fact_created_at, :cause, :request_id);
+                         :amount, :amount_refunded, :fact_created_at, :cause, :request_id,
+                         :actor);
 
 -- name: derive-project-payment(project_id)^
 -- What the facts say a project's status is, without changing anything (tests, operators).

@@ -17,6 +17,7 @@ import tornado.web
 from sandbox import checkout_request, event_query
 from sandbox.errors import StripeError, invalid, masked_key, no_such, unknown_parameter
 from sandbox.idempotency import Reservation, SavedResponse, fingerprint
+from sandbox.identity import DevIdentityProvider, identity_routes
 from sandbox.ids import new_id
 from sandbox.objects import API_VERSION
 from sandbox.pages import TEMPLATES, page_routes
@@ -193,15 +194,22 @@ def _refuse_params(params: dict[str, str], *, allowed: tuple[str, ...]) -> None:
             raise unknown_parameter(name)
 
 
-def make_api_app(state: SandboxState, *, service_url: str | None = None) -> tornado.web.Application:
-    """The /v1 API plus the pages (hosted checkout, dashboard, demo). `service_url` is where
-    the demo page sends its checkout and status requests (the payment service)."""
+def make_api_app(
+    state: SandboxState,
+    *,
+    service_url: str | None = None,
+    idp: DevIdentityProvider | None = None,
+) -> tornado.web.Application:
+    """The /v1 API plus the pages (hosted checkout, dashboard, demo) and the development
+    identity provider (JWKS, demo tokens; its issuer is the sandbox's URL). `service_url` is
+    where the demo page sends its checkout and status requests (the payment service)."""
     args = {"state": state}
     return tornado.web.Application(
         [
             (r"/v1/checkout/sessions", CheckoutSessionsHandler, args),
             (r"/v1/checkout/sessions/([^/]+)", CheckoutSessionHandler, args),
             (r"/v1/events", EventsHandler, args),
+            *identity_routes(idp or DevIdentityProvider(issuer=state.public_base_url)),
             *page_routes(state, service_url),
             *trigger_routes(state),
         ],

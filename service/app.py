@@ -16,6 +16,7 @@ import tornado.web
 from prometheus_client import CollectorRegistry
 
 from service import db
+from service.auth import make_authenticator
 from service.config import Settings
 from service.handlers import (
     WEBHOOK_MAX_BODY,
@@ -91,10 +92,10 @@ def start_metrics(settings: Settings, registry: CollectorRegistry | None) -> Non
     if not settings.metrics_port:
         return
     try:
-        serve_metrics(settings.metrics_port, settings.host, registry)
+        serve_metrics(settings.metrics_port, settings.metrics_host, registry)
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise PortInUse("METRICS_PORT", settings.host, settings.metrics_port) from None
+            raise PortInUse("METRICS_PORT", settings.metrics_host, settings.metrics_port) from None
         raise
 
 
@@ -130,8 +131,10 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         queries=queries,
         gateway=StripeGateway(client, metrics),
         metrics=metrics,
+        auth=make_authenticator(settings),
         in_flight=InFlight(),
     )
+    await db.warn_if_privileged(pool, queries)
     metrics.observe_pool(pool)
     pool_sampler = tornado.ioloop.PeriodicCallback(
         lambda: metrics.observe_pool(pool), POOL_SAMPLE_MILLISECONDS
@@ -166,5 +169,6 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     await server.close_all_connections()
     pool_sampler.stop()
     await http.close_async()  # type: ignore[no-untyped-call]
+    await ctx.auth.close()
     await pool.close()
     log.info("stopped", extra={"fields": {"event": "stopped"}})

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from service import db, eventloop
+import asyncpg
+
+from service import audit, db, eventloop
 from service.app import PortInUse, serve
 from service.config import ConfigError, Settings, load_settings
 from service.errors import DatabaseUnavailable, StripeFailed
-from service.logs import configure_logging
+from service.logs import actor_var, configure_logging
 from service.metrics import Metrics, multiprocess_dir
 from service.reconcile import parse_window, reconcile
 from service.stripe_gateway import StripeGateway, make_stripe_client
@@ -71,11 +73,26 @@ def _parser() -> argparse.ArgumentParser:
     recover.add_argument(
         "--dry-run", action="store_true", help="only say what would be applied (default: apply)"
     )
+    audit_command = commands.add_parser("audit", help="check or export the audit trail")
+    audit_actions = audit_command.add_subparsers(dest="action", required=True)
+    audit_actions.add_parser(
+        "verify", help="check the hash chain; exit 1 naming the first row that does not hold"
+    )
+    export = audit_actions.add_parser("export", help="write the audit rows as JSON lines")
+    export.add_argument(
+        "--since", default="30d", help="how far back: 90m, 72h, 30d, 365d (default: 30d)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "audit" and args.action == "export":
+        try:
+            since = audit.parse_since(args.since)
+        except ValueError as error:
+            print(f"payment-service: {error}", file=sys.stderr)
+            return EXIT_CONFIG
     if args.command == "reconcile":
         try:
             window = parse_window(args.since)
@@ -92,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "migrate":
         return eventloop.run(_migrate(settings), settings.event_loop)
+    if args.command == "audit":
+        exported = since if args.action == "export" else None
+        return eventloop.run(_audit(settings, exported), settings.event_loop)
     if args.command == "reconcile":
+        actor_var.set("reconcile")
         return eventloop.run(
             _reconcile(settings, window, dry_run=args.dry_run), settings.event_loop
         )
@@ -120,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    applied = await db.migrate(settings.database_url, db.load_queries())
+    applied = await db.migrate(settings.migrate_url, db.load_queries(), settings.db_app_role)
     print(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
     return 0
 
@@ -147,3 +168,20 @@ async def _reconcile(settings: Settings, window: timedelta, *, dry_run: bool) ->
     for event_id in summary.would_apply:
         print(f"would apply {event_id}")
     return 0
+
+
+async def _audit(settings: Settings, export_since: datetime | None) -> int:
+    """`audit verify` (export_since None) or `audit export --since`."""
+    conn = await asyncpg.connect(settings.database_url, server_settings=audit.SERVER_SETTINGS)
+    queries = db.load_queries()
+    try:
+        if export_since is None:
+            verdict = await audit.verify(conn, queries)
+            print(verdict.line(), file=sys.stdout if verdict.intact else sys.stderr)
+            return 0 if verdict.intact else 1
+        async for line in audit.export_lines(conn, queries, export_since):
+            sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+        return 0
+    finally:
+        await conn.close()

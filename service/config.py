@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
 
+from service.auth import AuthMode, is_local_url, load_public_key, parse_keys_file
 from service.eventloop import EVENT_LOOPS
 
 STRIPE_API_BASE_DEFAULT = "https://api.stripe.com"
@@ -27,6 +29,8 @@ _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 _PRICE_ID = re.compile(r"^price_[A-Za-z0-9]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A PostgreSQL role name the migration can quote safely and an operator can type.
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 # What each variable takes, for the one wording of every configuration error:
@@ -101,11 +105,28 @@ class Settings:
     web_concurrency: int = 1
     stripe_confirm_interval_seconds: float = 5.0
     metrics_port: int | None = None
+    # Metrics have no authentication: loopback unless the operator opens them on purpose
+    # (deploy/ sets 0.0.0.0 and lets only the monitoring namespace in, by NetworkPolicy).
+    metrics_host: str = "127.0.0.1"
     event_loop: str = "uvloop"
+    api_auth: str = AuthMode.NONE
+    auth_jwks_url: str | None = None
+    auth_jwt_public_key_file: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_project_claim: str = "project_ids"
+    api_keys_file: str | None = None
+    # `migrate` connects with this (the tables' owner); serve and reconcile never do.
+    database_migrate_url: str | None = field(default=None, repr=False)
+    db_app_role: str = "payment_app"
 
     @property
     def stripe_livemode(self) -> bool:
         return "_live_" in self.stripe_secret_key
+
+    @property
+    def migrate_url(self) -> str:
+        return self.database_migrate_url or self.database_url
 
     @property
     def stripe_call_budget_seconds(self) -> float:
@@ -120,6 +141,7 @@ NEEDS = {
     "serve": frozenset({"database", "stripe_api", "webhooks", "checkout"}),
     "reconcile": frozenset({"database", "stripe_api"}),
     "migrate": frozenset({"database"}),
+    "audit": frozenset({"database"}),
 }
 
 
@@ -128,13 +150,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     ones at once."""
     needs = NEEDS[purpose]
     env = Env(eager=False)
-    dotenv = env_file if env_file is not None else Path.cwd() / ".env"
-    # environs keeps .env's values to itself (never in os.environ), so the secrets, read
-    # below without environs, take theirs from the file too; the environment wins.
-    from_file: dict[str, str] = {}
-    if dotenv.is_file():
-        env.read_env(str(dotenv), recurse=False, override=False)
-        from_file = {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
+    from_file = _read_dotenv(env, env_file if env_file is not None else Path.cwd() / ".env")
 
     problems: dict[str, str] = {}
     secret_key = _secret(
@@ -151,7 +167,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         _check_webhook_secrets,
         required="webhooks" in needs,
     )
-    database_url = _secret(from_file, "DATABASE_URL", problems, _check_database_url)
+    database_url, migrate_url = _database_urls(from_file, problems, purpose)
 
     checkout = "checkout" in needs
     price_id = env.str(
@@ -173,6 +189,9 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     # 0 turns asyncpg's prepared-statement cache off, as PgBouncer in transaction mode requires.
     statement_cache = env.int("DB_STATEMENT_CACHE_SIZE", 100, validate=Range(min=0, max=10000))
     metrics_port = env.int("METRICS_PORT", None, validate=Range(min=1, max=65535))
+    metrics_host = env.str("METRICS_HOST", "127.0.0.1")
+    app_role = env.str("DB_APP_ROLE", "payment_app", validate=_matches(_ROLE_NAME, "a role name"))
+    auth = _read_auth(env)
     confirm_interval = env.float(
         "STRIPE_CONFIRM_INTERVAL_SECONDS", 5.0, validate=Range(min=0, max=3600)
     )
@@ -204,6 +223,8 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         problems["STRIPE_API_BASE"] = problem(
             "STRIPE_API_BASE", "not Stripe's own API with a live key"
         )
+    if purpose == "serve":
+        _check_auth(problems, auth, live="_live_" in secret_key)
     if problems:
         raise ConfigError(problems)
 
@@ -230,8 +251,100 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         web_concurrency=web_concurrency,
         stripe_confirm_interval_seconds=confirm_interval,
         metrics_port=metrics_port,
+        metrics_host=metrics_host,
         event_loop=event_loop,
+        **auth,
+        database_migrate_url=migrate_url or None,
+        db_app_role=app_role,
     )
+
+
+def _read_dotenv(env: Env, dotenv: Path) -> dict[str, str]:
+    """Load ./.env into `env`; returns its values for the secrets too. environs keeps .env's
+    values to itself (never in os.environ), so the secrets, read without environs, take
+    theirs from here; the environment wins."""
+    if not dotenv.is_file():
+        return {}
+    env.read_env(str(dotenv), recurse=False, override=False)
+    return {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
+
+
+def _database_urls(
+    from_file: Mapping[str, str], problems: dict[str, str], purpose: str
+) -> tuple[str, str]:
+    """DATABASE_URL (the app role) and DATABASE_MIGRATE_URL (the owner, optional): migrate
+    needs either, every other command DATABASE_URL."""
+    migrate_url = _secret(
+        from_file, "DATABASE_MIGRATE_URL", problems, _check_database_url, required=False
+    )
+    database_url = _secret(
+        from_file,
+        "DATABASE_URL",
+        problems,
+        _check_database_url,
+        required=purpose != "migrate" or not migrate_url,
+    )
+    return database_url, migrate_url
+
+
+def _read_auth(env: Env) -> dict[str, Any]:
+    """API_AUTH and its settings, as Settings fields (validated once the env is sealed)."""
+    return {
+        "api_auth": env.str("API_AUTH", None, validate=OneOf(tuple(AuthMode))),
+        "auth_jwks_url": env.str("AUTH_JWKS_URL", None, validate=_http_url),
+        "auth_jwt_public_key_file": env.str("AUTH_JWT_PUBLIC_KEY_FILE", None),
+        "auth_issuer": env.str("AUTH_ISSUER", None),
+        "auth_audience": env.str("AUTH_AUDIENCE", None),
+        "auth_project_claim": env.str("AUTH_PROJECT_CLAIM", "project_ids"),
+        "api_keys_file": env.str("API_KEYS_FILE", None),
+    }
+
+
+def _check_auth(problems: dict[str, str], auth: dict[str, Any], *, live: bool) -> None:
+    """API_AUTH and what it needs. `none` is the default only with a test key: a live key
+    must say how callers are authenticated (`none` too, behind a gateway that does it)."""
+    if auth["api_auth"] is None:
+        if live:
+            problems["API_AUTH"] = "must be set (jwt, keys or none) with a live Stripe key"
+        auth["api_auth"] = AuthMode.NONE
+    elif auth["api_auth"] == AuthMode.JWT:
+        _check_jwt(problems, auth)
+    elif auth["api_auth"] == AuthMode.KEYS:
+        _check_keys_file(problems, auth["api_keys_file"])
+
+
+def _check_jwt(problems: dict[str, str], auth: dict[str, Any]) -> None:
+    for name in ("AUTH_ISSUER", "AUTH_AUDIENCE"):
+        if not auth[name.lower()]:
+            problems[name] = "required with API_AUTH=jwt"
+    jwks_url, public_key_file = auth["auth_jwks_url"], auth["auth_jwt_public_key_file"]
+    if bool(jwks_url) == bool(public_key_file):
+        problems["AUTH_JWKS_URL"] = (
+            "set exactly one of AUTH_JWKS_URL and AUTH_JWT_PUBLIC_KEY_FILE with API_AUTH=jwt"
+        )
+    elif jwks_url and urlsplit(jwks_url).scheme != "https" and not is_local_url(jwks_url):
+        problems["AUTH_JWKS_URL"] = "must be https (plain http only for a loopback address)"
+    elif public_key_file:
+        try:
+            load_public_key(Path(public_key_file))
+        except (OSError, ValueError, TypeError):
+            problems["AUTH_JWT_PUBLIC_KEY_FILE"] = (
+                "must name a readable PEM RSA, EC P-256 or Ed25519 public key"
+            )
+
+
+def _check_keys_file(problems: dict[str, str], keys_file: str | None) -> None:
+    if not keys_file:
+        problems["API_KEYS_FILE"] = "required with API_AUTH=keys"
+        return
+    try:
+        _, bad = parse_keys_file(Path(keys_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        problems["API_KEYS_FILE"] = "cannot read the file it names"
+        return
+    if bad:
+        lines = ", ".join(str(n) for n in bad)
+        problems["API_KEYS_FILE"] = f"line(s) {lines} are not '<key id> <sha256 hex>'"
 
 
 def _needed(needed: bool, validate: Callable[[str], bool]) -> dict[str, Any]:
@@ -259,8 +372,12 @@ def _secret(
     if file_name:
         try:
             value = Path(file_name).read_text(encoding="utf-8").strip()
+            why = _too_open(Path(file_name))
         except (OSError, UnicodeDecodeError):
             problems[f"{name}_FILE"] = problem(f"{name}_FILE", "the file it names cannot be read")
+            return ""
+        if why:
+            problems[f"{name}_FILE"] = why
             return ""
         where = f"{name}_FILE"
     else:
@@ -274,6 +391,24 @@ def _secret(
         problems[where] = problem(where, NOT_VALID)
         return ""
     return value
+
+
+def _too_open(path: Path) -> str | None:
+    """Why a secret file is readable by more than its owner, or None.
+
+    Others may never read it. The group may only in the shape Kubernetes mounts secrets with
+    an fsGroup (owned by root, group = this process's group, 0440): the same exception libpq
+    makes for root-owned key files. Anything else names the mode so it can be fixed.
+    """
+    status = path.stat()
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & (stat.S_IROTH | stat.S_IWOTH):
+        return f"mode {mode:04o} lets others read or write it; chmod 0400 (or 0600)"
+    group_may = mode & (stat.S_IRGRP | stat.S_IWGRP)
+    projected = status.st_uid == 0 and status.st_gid == os.getgid() and os.getuid() != 0
+    if group_may and not (projected and not mode & stat.S_IWGRP):
+        return f"mode {mode:04o} lets its group read it; chmod 0400 (or 0600)"
+    return None
 
 
 def _check_secret_key(value: str) -> bool:

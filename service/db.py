@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiosql
 import asyncpg
 from yoyo import get_backend, read_migrations
 
 from service.config import Settings
+
+log = logging.getLogger("service.db")
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES_DIR = ROOT / "queries"
@@ -65,29 +69,68 @@ async def create_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
-def yoyo_url(database_url: str) -> str:
-    """yoyo reaches PostgreSQL through psycopg 3, which it names postgresql+psycopg."""
-    scheme, rest = database_url.split("://", 1)
-    if scheme not in ("postgres", "postgresql"):
+DEFAULT_APP_ROLE = "payment_app"
+
+
+def yoyo_url(database_url: str, app_role: str = DEFAULT_APP_ROLE) -> str:
+    """yoyo reaches PostgreSQL through psycopg 3, which it names postgresql+psycopg.
+
+    The app role travels as the session setting payment_service.app_role (libpq `options`),
+    which migration 0002.security reads to know whom to grant to: SQL migrations take no parameters.
+    """
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError("not a PostgreSQL URL")
-    return f"postgresql+psycopg://{rest}"
+    query = dict(parse_qsl(parts.query))
+    setting = f"-c payment_service.app_role={app_role}"
+    query["options"] = f"{query['options']} {setting}" if query.get("options") else setting
+    return urlunsplit(parts._replace(scheme="postgresql+psycopg", query=urlencode(query)))
 
 
-def _apply_pending(database_url: str) -> list[str]:
-    with get_backend(yoyo_url(database_url)) as backend, backend.lock():
+def _apply_pending(database_url: str, app_role: str) -> list[str]:
+    with get_backend(yoyo_url(database_url, app_role)) as backend, backend.lock():
         pending = backend.to_apply(read_migrations(str(MIGRATIONS_DIR)))
         backend.apply_migrations(pending)
         return [migration.id for migration in pending]
 
 
-async def migrate(database_url: str, queries: Queries) -> list[str]:
-    """Apply pending migrations; returns the ids applied. Safe to run concurrently."""
+async def migrate(
+    database_url: str, queries: Queries, app_role: str = DEFAULT_APP_ROLE
+) -> list[str]:
+    """Apply pending migrations as the tables' owner (DATABASE_MIGRATE_URL), granting the
+    app role what it needs; returns the ids applied. Safe to run concurrently."""
     conn = await asyncpg.connect(database_url)
     try:
         await queries.lock_migrations(conn)
         try:
-            return await asyncio.to_thread(_apply_pending, database_url)
+            return await asyncio.to_thread(_apply_pending, database_url, app_role)
         finally:
             await queries.unlock_migrations(conn)
     finally:
         await conn.close()
+
+
+async def warn_if_privileged(pool: asyncpg.Pool, queries: Queries) -> None:
+    """Log a warning when serve runs as a superuser or as the tables' owner: either can get
+    around the audit trail's triggers (the hash chain would still show it, afterwards)."""
+    try:
+        async with pool.acquire() as conn:
+            row = await queries.get_own_privileges(conn)
+    except Exception as error:
+        if is_unavailable(error):
+            return  # /health says so; the check is for a database that answers
+        raise
+    if row is None:
+        return
+    if row["superuser"] or row["owns_tables"]:
+        log.warning(
+            "serving as a database role that is a superuser or owns the tables: give serve "
+            "the app role (DB_APP_ROLE) and keep the owner for migrate (DATABASE_MIGRATE_URL)",
+            extra={
+                "fields": {
+                    "event": "database_role_too_powerful",
+                    "superuser": row["superuser"],
+                    "owns_tables": row["owns_tables"],
+                }
+            },
+        )

@@ -57,3 +57,11 @@ class CheckoutBusy(PaymentError):
 
 class DatabaseUnavailable(PaymentError):
     """The database did not answer; nothing was half-done."""
+
+
+class Unauthenticated(PaymentError):
+    """No credential, or one that is malformed, expired or cannot be verified (401)."""
+
+
+class Forbidden(PaymentError):
+    """A valid credential that does not cover the project asked about (403)."""

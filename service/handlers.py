@@ -18,11 +18,13 @@ import orjson
 import tornado.web
 
 from service import payments
+from service.auth import Authenticator, Identity, authorize
 from service.config import Settings
 from service.db import Queries, is_unavailable
 from service.errors import (
     CheckoutBusy,
     DatabaseUnavailable,
+    Forbidden,
     InvalidRequest,
     InvalidWebhook,
     PayloadTooLarge,
@@ -30,8 +32,9 @@ from service.errors import (
     ProjectNotFound,
     ProjectNotPayable,
     StripeFailed,
+    Unauthenticated,
 )
-from service.logs import request_id_from, request_id_var
+from service.logs import actor_var, request_id_from, request_id_var
 from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway
 
@@ -77,12 +80,15 @@ class AppContext:
     queries: Queries
     gateway: StripeGateway
     metrics: Metrics
+    auth: Authenticator
     in_flight: InFlight = field(default_factory=InFlight)
 
 
 _STATUS: tuple[tuple[type[PaymentError], int], ...] = (
     (InvalidRequest, 400),
     (InvalidWebhook, 400),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (PayloadTooLarge, 413),
     (ProjectNotFound, 404),
     (ProjectNotPayable, 409),
@@ -101,7 +107,9 @@ def status_for(error: BaseException, *, database_down_status: int = 503) -> tupl
             if isinstance(error, kind):
                 return status, error.message
     if isinstance(error, tornado.web.HTTPError):
-        return error.status_code, error.log_message or responses.get(error.status_code, "error")
+        # The standard phrase only: Tornado's own messages quote the request (up to 40 bytes
+        # of an undecodable path), and an error body never echoes what the caller sent.
+        return error.status_code, responses.get(error.status_code, "error").lower()
     return 500, "internal error"
 
 
@@ -112,6 +120,10 @@ class BaseHandler(tornado.web.RequestHandler):
     database_down_status: ClassVar[int] = 503
     cors: ClassVar[bool] = False
     route: ClassVar[str] = "other"  # the metrics label: a fixed name, never the raw path
+    # The /api/* routes: the caller is authenticated (API_AUTH) before anything else runs.
+    protected: ClassVar[bool] = False
+    # The authenticated caller of a protected route (rate limits key on it too).
+    identity: Identity | None = None
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -142,6 +154,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("X-Request-ID", self.request_id)
         self.set_header("Vary", "Origin")
+        # Nothing here is meant to be framed or to load anything: JSON and plain text only.
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         self.clear_header("Server")
         if hasattr(self, "ctx"):
             self._cors_headers()
@@ -157,8 +172,19 @@ class BaseHandler(tornado.web.RequestHandler):
         origin = self.request.headers.get("Origin")
         return origin is not None and origin in self.ctx.settings.cors_allowed_origins
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         request_id_var.set(self.request_id)
+        if self.protected and self.request.method != "OPTIONS":
+            self.identity = await self.ctx.auth.authenticate(
+                self.request.headers.get("Authorization")
+            )
+            actor_var.set(self.identity.actor)
+
+    def authorize(self, project_id: str) -> str:
+        """The project id, if the caller may act for it; else 403 (whether or not it exists)."""
+        assert self.identity is not None
+        authorize(self.identity, project_id)
+        return project_id
 
     def options(self, *_args: str) -> None:
         """CORS preflight: only listed origins, only this route's methods."""
@@ -188,6 +214,8 @@ class BaseHandler(tornado.web.RequestHandler):
         # The reason goes into the request's log line: the messages are written for the
         # caller and carry no secret and no payload.
         self.error_reason = message
+        if status_code == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="payment-service"')
         if status_code >= 500 and error is not None and not isinstance(error, PaymentError):
             log.error("request failed", exc_info=exc_info)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -213,10 +241,10 @@ class BodyHandler(BaseHandler):
 
     max_body_bytes: ClassVar[int]
 
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
         self._chunks: list[bytes] = []
         self._size = 0
+        await super().prepare()
         declared = self.request.headers.get("Content-Length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
@@ -239,6 +267,7 @@ class CheckoutHandler(BodyHandler):
     max_body_bytes = CHECKOUT_MAX_BODY
     cors = True
     route = "checkout"
+    protected = True
 
     async def post(self) -> None:
         data = _json_object(self.body())
@@ -250,7 +279,7 @@ class CheckoutHandler(BodyHandler):
                 self.ctx.queries,
                 self.ctx.gateway,
                 self.ctx.settings,
-                payments.validate_project_id(data["project_id"]),
+                self.authorize(payments.validate_project_id(data["project_id"])),
             )
         except (StripeFailed, DatabaseUnavailable, CheckoutBusy):
             self.ctx.metrics.checkout_sessions.labels("failed").inc()
@@ -270,9 +299,11 @@ class StripeWebhookHandler(BodyHandler):
     database_down_status = 500
     route = "webhook"
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         self.received_at = datetime.now(UTC)
-        super().prepare()
+        # Authenticated by its Stripe-Signature; what it changes is audited as Stripe's.
+        actor_var.set("stripe")
+        await super().prepare()
 
     async def post(self) -> None:
         try:
@@ -294,8 +325,10 @@ class StripeWebhookHandler(BodyHandler):
 class PaymentStatusHandler(BaseHandler):
     cors = True
     route = "payment_status"
+    protected = True
 
     async def get(self, project_id: str) -> None:
+        project_id = self.authorize(payments.validate_project_id(project_id))
         payment = await payments.payment_status(
             self.ctx.pool, self.ctx.queries, self.ctx.gateway, self.ctx.settings, project_id
         )
@@ -332,8 +365,8 @@ class NotFoundHandler(BaseHandler):
     cors = True
     route = "not_found"
 
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
+        await super().prepare()
         raise tornado.web.HTTPError(404, "not found")
 
 
@@ -363,8 +396,17 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
         "status": status,
         "duration_ms": round(1000.0 * duration, 2),
         "request_id": getattr(handler, "request_id", None) or request_id_var.get(),
+        "actor": _actor(handler),
     }
     reason = getattr(handler, "error_reason", None)
     if reason:
         fields["reason"] = reason  # why a 4xx/5xx: "signature does not match", ...
     log.log(level, "request", extra={"fields": fields})
+
+
+def _actor(handler: tornado.web.RequestHandler) -> str:
+    """Who made the request, for its log line: the authenticated identity, never a token."""
+    identity = getattr(handler, "identity", None)
+    if isinstance(identity, Identity):
+        return identity.actor
+    return "stripe" if isinstance(handler, StripeWebhookHandler) else "-"

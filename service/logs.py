@@ -17,6 +17,10 @@ import time
 from typing import Any
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# Who caused what is being done: `key:<id>`, `jwt:<sub>`, `anonymous` (API_AUTH=none),
+# `stripe` (a signed webhook), `reconcile`; `system` for the service's own work. Written to
+# every log line and audit row; never a token or a key.
+actor_var: contextvars.ContextVar[str] = contextvars.ContextVar("actor", default="system")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -55,6 +59,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "request_id": request_id_var.get(),
+            "actor": actor_var.get(),
             "message": record.getMessage(),
         }
         fields = getattr(record, "fields", None)

@@ -30,11 +30,20 @@ import tornado.ioloop
 import tornado.testing
 import tornado.web
 
-from devtools.postgres import create_database, drop_database, start_embedded
+from devtools.postgres import (
+    allow_login,
+    create_database,
+    drop_database,
+    drop_role,
+    start_embedded,
+    with_database,
+    with_user,
+)
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
 from service import db
 from service.app import make_app
+from service.auth import make_authenticator
 from service.config import Settings
 from service.handlers import AppContext
 from service.logs import JsonFormatter
@@ -55,21 +64,59 @@ def new_id(prefix: str = "proj") -> str:
 # --- PostgreSQL -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RunDatabase:
+    """The run's database: migrated by its owner, served by an app role of its own."""
+
+    owner_url: str
+    app_url: str
+    app_role: str
+
+
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    name = f"payments_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+def test_database() -> Iterator[RunDatabase]:
+    suffix = f"{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    name = f"payments_test_{suffix}"
+    # A role of this run's own: roles are cluster-wide, and other runs share the server.
+    app_role = f"payment_app_test_{suffix}"
     server = None
     admin_url = os.environ.get("TEST_DATABASE_URL")
     if not admin_url:
         pgdata = Path(tempfile.mkdtemp(prefix="payment-service-pg-")) / "data"
         admin_url, server = start_embedded(pgdata, delete_on_exit=True)
     url = asyncio.run(create_database(admin_url, name))
-    asyncio.run(db.migrate(url, db.load_queries()))
+    asyncio.run(db.migrate(url, db.load_queries(), app_role))
+    asyncio.run(allow_login(admin_url, app_role))
     try:
-        yield url
+        yield RunDatabase(url, with_user(url, app_role), app_role)
     finally:
         asyncio.run(drop_database(admin_url, name))
+        asyncio.run(drop_role(admin_url, app_role))
         del server
+
+
+@pytest.fixture
+def fresh_database(test_database: RunDatabase) -> Iterator[RunDatabase]:
+    """A database of this test's own, migrated, served by the run's app role: for tests that
+    break what they touch (a tampered audit trail) or need an empty one."""
+    admin = with_database(test_database.owner_url, "postgres")
+    name = f"payments_fresh_{uuid.uuid4().hex[:12]}"
+    url = asyncio.run(create_database(admin, name))
+    asyncio.run(db.migrate(url, db.load_queries(), test_database.app_role))
+    yield RunDatabase(url, with_user(url, test_database.app_role), test_database.app_role)
+    asyncio.run(drop_database(admin, name))
+
+
+@pytest.fixture(scope="session")
+def database_url(test_database: RunDatabase) -> str:
+    """What the service under test connects with: the app role, as in production."""
+    return test_database.app_url
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(test_database: RunDatabase) -> str:
+    """The tables' owner (what `migrate` uses): for tests that play the DBA or the attacker."""
+    return test_database.owner_url
 
 
 @pytest.fixture(scope="session")
@@ -180,12 +227,15 @@ def make_ctx(
             closers.append(pool.close)
             closers.append(http.close_async)
             metrics = Metrics()
+            auth = make_authenticator(settings)
+            closers.append(auth.close)
             return AppContext(
                 settings=settings,
                 pool=pool,
                 queries=queries,
                 gateway=StripeGateway(client, metrics),
                 metrics=metrics,
+                auth=auth,
             )
 
         ctx: AppContext = io_loop.run_sync(create)
@@ -259,8 +309,8 @@ class ServiceClient:
             "POST", "/api/checkout", json.dumps({"project_id": project_id}), **kwargs
         )
 
-    async def status(self, project_id: str) -> Response:
-        return await self.request("GET", f"/api/projects/{project_id}/payment")
+    async def status(self, project_id: str, **kwargs: Any) -> Response:
+        return await self.request("GET", f"/api/projects/{project_id}/payment", **kwargs)
 
     async def webhook(
         self,

@@ -1,7 +1,9 @@
 """The whole payment flow in a real headless browser (Debian's chromium, driven by
 Playwright): the sandbox's demo page calls the real service (`python -m service`) across
 origins (CORS), the browser pays on the sandbox's hosted checkout page, the sandbox delivers
-signed webhooks to the service, and the success page polls the service until `paid`.
+signed webhooks to the service, and the success page polls the service until `paid`. As
+with `make run`, the service runs with API_AUTH=jwt and the sandbox is the identity provider:
+each page obtains a short-lived token for its project and sends it.
 
 Screenshots of every step go to test-artifacts/, each at a phone's width (390 px) and a
 laptop's (1280 px). Without chromium this test fails: CI and `make test` install it (`make
@@ -25,6 +27,8 @@ import pytest
 from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, new_id
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from processes import ServiceProcess, free_port, service_environment
+
+from sandbox.identity import AUDIENCE, JWKS_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -51,9 +55,11 @@ class Stack:
     sandbox_url: str
 
 
-def _get(url: str) -> tuple[int, bytes]:
+def _get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - local
             return int(response.status), response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -101,6 +107,11 @@ def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             STRIPE_SUCCESS_URL=f"{sandbox_url}/demo/success?session_id={{CHECKOUT_SESSION_ID}}",
             STRIPE_CANCEL_URL=f"{sandbox_url}/demo/cancelled",
             CORS_ALLOWED_ORIGINS=f"{sandbox_url},http://localhost:{sandbox_port}",
+            # As make run: the sandbox is the identity provider, its demo pages send tokens.
+            API_AUTH="jwt",
+            AUTH_JWKS_URL=f"{sandbox_url}{JWKS_PATH}",
+            AUTH_ISSUER=sandbox_url,
+            AUTH_AUDIENCE=AUDIENCE,
         )
     )
     try:
@@ -149,8 +160,22 @@ def shot(page: Page, name: str) -> None:
     page.set_viewport_size({"width": WIDTHS[-1], "height": 800})
 
 
+def token_for(stack: Stack, project: str) -> str:
+    """A token for the project from the sandbox, the identity provider of make run."""
+    request = urllib.request.Request(  # noqa: S310 - local
+        f"{stack.sandbox_url}/idp/token",
+        data=json.dumps({"project_id": project}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 - local
+        token: str = json.loads(response.read())["access_token"]
+        return token
+
+
 def status_at_service(stack: Stack, project: str) -> str:
-    code, body = _get(f"{stack.service_url}/api/projects/{project}/payment")
+    url = f"{stack.service_url}/api/projects/{project}/payment"
+    assert _get(url)[0] == 401  # API_AUTH=jwt: no token, no status
+    code, body = _get(url, token_for(stack, project))
     assert code == 200, body
     return str(json.loads(body)["status"])
 
@@ -242,7 +267,11 @@ def test_the_longest_id_pays_and_an_already_paid_project_shows_the_service_s_409
     page.click("#buy")
     error = page.locator("#error")
     expect(error).to_contain_text("The service answered 409: ", timeout=10_000)
-    code, body = _post(f"{stack.service_url}/api/checkout", {"project_id": LONGEST_ID})
+    code, body = _post(
+        f"{stack.service_url}/api/checkout",
+        {"project_id": LONGEST_ID},
+        token_for(stack, LONGEST_ID),
+    )
     assert code == 409
     expect(error).to_have_text(f"The service answered 409: {json.loads(body)['error']}")
     assert page.url == f"{stack.sandbox_url}/demo"
@@ -253,8 +282,13 @@ def test_the_longest_id_pays_and_an_already_paid_project_shows_the_service_s_409
     shot(page, "long-5-dashboard")
 
 
-def _post(url: str, body: dict[str, str]) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
+def _post(url: str, body: dict[str, str], token: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(  # noqa: S310 - local
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - local
             return int(response.status), response.read()

@@ -37,6 +37,18 @@ OPTIONAL = [
     "DB_CONNECT_TIMEOUT_SECONDS",
     "DB_STATEMENT_CACHE_SIZE",
     "EVENT_LOOP",
+    "API_AUTH",
+    "AUTH_JWKS_URL",
+    "AUTH_JWT_PUBLIC_KEY_FILE",
+    "AUTH_ISSUER",
+    "AUTH_AUDIENCE",
+    "AUTH_PROJECT_CLAIM",
+    "API_KEYS_FILE",
+    "METRICS_HOST",
+    "METRICS_PORT",
+    "DB_APP_ROLE",
+    "DATABASE_MIGRATE_URL",
+    "DATABASE_MIGRATE_URL_FILE",
 ]
 
 
@@ -116,6 +128,7 @@ def test_an_invalid_value_is_named_without_its_value(
 def test_live_key_is_refused_with_a_non_stripe_api_base(env: pytest.MonkeyPatch) -> None:
     env.setenv("STRIPE_SECRET_KEY", "sk_live_51HqLyjWDarjtT1zdp7dc")
     env.setenv("STRIPE_API_BASE", "http://127.0.0.1:12111")
+    env.setenv("API_AUTH", "none")
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert list(caught.value.problems) == ["STRIPE_API_BASE"]
@@ -125,6 +138,7 @@ def test_secrets_can_come_from_files(env: pytest.MonkeyPatch, tmp_path: Path) ->
     for name in ("STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL"):
         secret_file = tmp_path / name.lower()
         secret_file.write_text(GOOD[name] + "\n")
+        secret_file.chmod(0o600)
         env.delenv(name)
         env.setenv(f"{name}_FILE", str(secret_file))
     settings = load_settings()
@@ -142,6 +156,7 @@ def test_a_secret_file_that_cannot_be_read_is_named(env: pytest.MonkeyPatch) -> 
 
 def test_a_secret_given_twice_is_refused(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "key").write_text(GOOD["STRIPE_SECRET_KEY"])
+    (tmp_path / "key").chmod(0o600)
     env.setenv("STRIPE_SECRET_KEY_FILE", str(tmp_path / "key"))
     with pytest.raises(ConfigError) as caught:
         load_settings()
@@ -279,3 +294,108 @@ def test_secrets_in_the_dot_env_file_are_read_and_the_environment_wins(
     assert settings.stripe_secret_key == "sk_test_FromDotEnv"
     assert settings.stripe_webhook_secrets == ("whsec_FromDotEnv",)
     assert settings.database_url == "postgresql://from-environment/payments"
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+def test_a_secret_file_readable_by_group_or_others_is_refused_naming_its_mode(
+    env: pytest.MonkeyPatch, tmp_path: Path, mode: int
+) -> None:
+    secret_file = tmp_path / "database-url"
+    secret_file.write_text(GOOD["DATABASE_URL"])
+    secret_file.chmod(mode)
+    env.delenv("DATABASE_URL")
+    env.setenv("DATABASE_URL_FILE", str(secret_file))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["DATABASE_URL_FILE"]
+    assert f"mode {mode:04o}" in caught.value.problems["DATABASE_URL_FILE"]
+    assert "dbSECRETpw" not in str(caught.value)
+
+
+def test_a_loose_secret_file_stops_the_server_with_exit_2(tmp_path: Path) -> None:
+    secret_file = tmp_path / "stripe-secret-key"
+    secret_file.write_text(GOOD["STRIPE_SECRET_KEY"])
+    secret_file.chmod(0o644)
+    environment = {k: v for k, v in os.environ.items() if k not in GOOD and k not in OPTIONAL}
+    environment |= {k: v for k, v in GOOD.items() if k != "STRIPE_SECRET_KEY"}
+    environment |= {"STRIPE_SECRET_KEY_FILE": str(secret_file), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "STRIPE_SECRET_KEY_FILE: mode 0644" in result.stderr
+    assert "SECRETVALUE" not in result.stderr + result.stdout
+
+
+def test_api_auth_defaults_to_none_with_a_test_key(env: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    assert settings.api_auth == "none"
+    assert settings.metrics_host == "127.0.0.1"
+    assert settings.db_app_role == "payment_app"
+
+
+def test_a_live_key_without_an_explicit_api_auth_refuses_to_start(
+    env: pytest.MonkeyPatch,
+) -> None:
+    env.setenv("STRIPE_SECRET_KEY", "sk_live_51HqLyjWDarjtT1zdp7dc")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["API_AUTH"]
+    env.setenv("API_AUTH", "none")  # explicitly: a gateway in front authenticates
+    assert load_settings().api_auth == "none"
+
+
+def test_api_auth_jwt_names_everything_it_lacks(env: pytest.MonkeyPatch) -> None:
+    env.setenv("API_AUTH", "jwt")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["AUTH_AUDIENCE", "AUTH_ISSUER", "AUTH_JWKS_URL"]
+    env.setenv("AUTH_ISSUER", "https://id.example")
+    env.setenv("AUTH_AUDIENCE", "payment-service")
+    env.setenv("AUTH_JWKS_URL", "http://id.example/jwks.json")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "https" in caught.value.problems["AUTH_JWKS_URL"]
+    env.setenv("AUTH_JWKS_URL", "https://id.example/jwks.json")
+    assert load_settings().auth_jwks_url == "https://id.example/jwks.json"
+
+
+def test_api_auth_values_other_than_jwt_keys_none_are_refused(env: pytest.MonkeyPatch) -> None:
+    env.setenv("API_AUTH", "basic")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["API_AUTH"]
+
+
+def test_api_auth_keys_needs_a_well_formed_keys_file(
+    env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env.setenv("API_AUTH", "keys")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["API_KEYS_FILE"]
+    keys = tmp_path / "api-keys"
+    keys.write_text("# id sha256\nbilling " + "ab" * 32 + "\nbroken line\n")
+    env.setenv("API_KEYS_FILE", str(keys))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "line(s) 3" in caught.value.problems["API_KEYS_FILE"]
+    keys.write_text("billing " + "ab" * 32 + "\n")
+    assert load_settings().api_keys_file == str(keys)
+
+
+def test_migrate_uses_the_owner_url_and_serve_the_app_url(env: pytest.MonkeyPatch) -> None:
+    owner = "postgresql://payments_owner:ownerSECRETpw@db.internal:5432/payments"
+    env.setenv("DATABASE_MIGRATE_URL", owner)
+    env.delenv("DATABASE_URL")
+    assert load_settings(purpose="migrate").migrate_url == owner
+    env.setenv("DATABASE_URL", GOOD["DATABASE_URL"])
+    settings = load_settings()
+    assert settings.database_url == GOOD["DATABASE_URL"]
+    assert "ownerSECRETpw" not in repr(settings)

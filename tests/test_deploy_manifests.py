@@ -22,6 +22,7 @@ SECRET_FILES = {
     "STRIPE_SECRET_KEY_FILE",
     "STRIPE_WEBHOOK_SECRET_FILE",
     "DATABASE_URL_FILE",
+    "DATABASE_MIGRATE_URL_FILE",
 }
 APP_UID = 10001  # the Dockerfile's appuser
 # Anything shaped like a credential: never inline in a ConfigMap or a container's env.
@@ -38,8 +39,10 @@ SETTING_PREFIXES = (
     "CORS_",
     "LOG_LEVEL",
     "WEB_CONCURRENCY",
-    "METRICS_PORT",
+    "METRICS_",
     "PROMETHEUS_MULTIPROC_DIR",
+    "API_",
+    "AUTH_",
 )
 
 Document = dict[str, Any]
@@ -58,6 +61,14 @@ def documents() -> list[tuple[str, Document]]:
 def by_kind(kind: str) -> Document:
     [document] = [d for _, d in documents() if d.get("kind") == kind]
     return document
+
+
+def all_of_kind(kind: str) -> dict[str, Document]:
+    return {d["metadata"]["name"]: d for _, d in documents() if d.get("kind") == kind}
+
+
+APP_SECRET = "payment-service-secrets"
+MIGRATE_SECRET = "payment-service-migrate-secrets"
 
 
 def pod_spec(kind: str) -> Document:
@@ -79,7 +90,10 @@ def test_deploy_has_the_expected_manifests() -> None:
             "Deployment",
             "Job",
             "Kustomization",
+            "NetworkPolicy",
+            "NetworkPolicy",
             "PodDisruptionBudget",
+            "Secret",
             "Secret",
             "Service",
         ]
@@ -125,8 +139,10 @@ def test_the_kustomization_lists_every_manifest_but_the_example_secret() -> None
     assert "secret.example.yaml" in on_disk
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job"])
-def test_pods_run_locked_down_with_secrets_only_as_files(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "secret_name"), [("Deployment", APP_SECRET), ("Job", MIGRATE_SECRET)]
+)
+def test_pods_run_locked_down_with_secrets_only_as_files(kind: str, secret_name: str) -> None:
     pod = pod_spec(kind)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == APP_UID
@@ -150,9 +166,9 @@ def test_pods_run_locked_down_with_secrets_only_as_files(kind: str) -> None:
     assert secret_mount["readOnly"] is True
     secret_volume = volumes[secret_mount["name"]]["secret"]
     assert secret_volume["defaultMode"] == 0o400
-    assert secret_volume["secretName"] == by_kind("Secret")["metadata"]["name"]
+    assert secret_volume["secretName"] == secret_name
 
-    secret_keys = set(by_kind("Secret")["stringData"])
+    secret_keys = set(all_of_kind("Secret")[secret_name]["stringData"])
     for variable in container.get("env", []):
         assert "valueFrom" not in variable, variable["name"]
         value = str(variable.get("value", ""))
@@ -179,10 +195,46 @@ def test_the_configmap_holds_no_secret() -> None:
 
 
 def test_the_example_secret_is_obviously_fake() -> None:
-    secret = by_kind("Secret")
     assert "EXAMPLE" in (DEPLOY / "secret.example.yaml").read_text(encoding="utf-8")
-    for key, value in secret["stringData"].items():
-        assert "REPLACE_ME" in value, key
+    for secret in all_of_kind("Secret").values():
+        for key, value in secret["stringData"].items():
+            assert "REPLACE_ME" in value, key
+
+
+def test_the_two_database_roles_are_two_secrets_and_verify_the_server() -> None:
+    secrets = all_of_kind("Secret")
+    assert set(secrets) == {APP_SECRET, MIGRATE_SECRET}
+    app_url = secrets[APP_SECRET]["stringData"]["database-url"]
+    owner_url = secrets[MIGRATE_SECRET]["stringData"]["database-migrate-url"]
+    assert set(secrets[MIGRATE_SECRET]["stringData"]) == {"database-migrate-url"}
+    assert app_url.split("@")[0] != owner_url.split("@")[0]  # two roles, two logins
+    assert app_url.startswith("postgresql://payment_app:")
+    for url in (app_url, owner_url):
+        assert "sslmode=verify-full" in url
+    assert by_kind("ConfigMap")["data"]["DB_APP_ROLE"] == "payment_app"
+
+
+def test_only_the_http_port_is_open_and_metrics_only_to_the_monitoring_namespace() -> None:
+    policies = all_of_kind("NetworkPolicy")
+    deny = policies["payment-service-default-deny"]["spec"]
+    assert deny["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "payment-service"}
+    assert deny["policyTypes"] == ["Ingress"]
+    assert "ingress" not in deny  # nothing may reach any of the service's pods...
+    api = policies["payment-service-api"]["spec"]
+    labels = by_kind("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert api["podSelector"]["matchLabels"].items() <= labels.items()
+    ports = {p["name"]: p["containerPort"] for p in only_container("Deployment")["ports"]}
+    open_to_all, monitoring = api["ingress"]
+    # ...but the API pods' HTTP port, from anywhere,
+    assert "from" not in open_to_all
+    assert [ports[p["port"]] for p in open_to_all["ports"]] == [5003]
+    # and their metrics port, from the monitoring namespace only.
+    assert monitoring["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
+    metrics_port = int(by_kind("ConfigMap")["data"]["METRICS_PORT"])
+    assert [ports[p["port"]] for p in monitoring["ports"]] == [metrics_port]
+    assert "networkpolicy.yaml" in by_kind("Kustomization")["resources"]
 
 
 def test_the_deployment_is_replicated_probed_and_drains() -> None:
@@ -193,7 +245,10 @@ def test_the_deployment_is_replicated_probed_and_drains() -> None:
     pod = pod_spec("Deployment")
     container = only_container("Deployment")
     assert container.get("args", ["serve"]) == ["serve"]
-    assert {e["name"] for e in container["env"]} >= SECRET_FILES
+    # The serving pods never get the owner's URL.
+    assert {e["name"] for e in container["env"]} & SECRET_FILES == SECRET_FILES - {
+        "DATABASE_MIGRATE_URL_FILE"
+    }
     assert {"configMapRef": {"name": by_kind("ConfigMap")["metadata"]["name"]}} in container[
         "envFrom"
     ]
@@ -239,7 +294,7 @@ def test_the_migration_job_runs_migrate_with_only_the_database_secret() -> None:
     assert container["image"] == only_container("Deployment")["image"]
     assert container["args"] == ["migrate"]
     assert "command" not in container  # the image's `python -m service` entrypoint
-    assert {e["name"] for e in container["env"]} & SECRET_FILES == {"DATABASE_URL_FILE"}
+    assert {e["name"] for e in container["env"]} & SECRET_FILES == {"DATABASE_MIGRATE_URL_FILE"}
 
 
 def test_the_service_reaches_the_deployments_http_port() -> None:
@@ -264,8 +319,11 @@ def _environment_of(
     for name in list(os.environ):
         if name.startswith(SETTING_PREFIXES):
             monkeypatch.delenv(name)
-    for key, value in by_kind("Secret")["stringData"].items():
-        (tmp_path / key).write_text(overrides.get(key, value) + "\n", encoding="utf-8")
+    for secret in all_of_kind("Secret").values():
+        for key, value in secret["stringData"].items():
+            path = tmp_path / key
+            path.write_text(overrides.get(key, value) + "\n", encoding="utf-8")
+            path.chmod(0o400)  # the kubelet's defaultMode; the service refuses looser
     container = only_container(kind)
     environment: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -314,4 +372,5 @@ def test_the_migration_jobs_environment_configures_migrate(
 ) -> None:
     _environment_of("Job", monkeypatch, tmp_path, {})
     settings = _load("migrate", tmp_path)
-    assert settings.database_url.startswith("postgresql://")
+    assert settings.migrate_url.startswith("postgresql://payments_owner:")
+    assert settings.db_app_role == "payment_app"

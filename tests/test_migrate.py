@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
+def empty_database(owner_database_url: str) -> Iterator[str]:
     name = f"migrate_test_{uuid.uuid4().hex[:10]}"
-    admin = with_database(database_url, "postgres")
+    admin = with_database(owner_database_url, "postgres")
     url = asyncio.run(create_database(admin, name))
     yield url
     asyncio.run(drop_database(admin, name))
@@ -61,7 +61,7 @@ def test_two_concurrent_migrations_then_a_third_all_succeed(empty_database: str)
 def test_projects_from_before_the_facts_model_keep_their_status(
     empty_database: str, queries: db.Queries, test_queries: db.Queries
 ) -> None:
-    """0001's projects, in every status, are given facts by 0002 that derive the same status,
+    """0001's projects, in every status, are given facts by 0003.facts that derive the same status,
     and a later real event about them still counts (a dispute on a legacy paid project)."""
     from yoyo import get_backend, read_migrations  # noqa: PLC0415 - only this test steps by hand
 
@@ -104,6 +104,7 @@ def test_projects_from_before_the_facts_model_keep_their_status(
                 fact_created_at=datetime.now(UTC),
                 cause="stripe_event",
                 request_id=None,
+                actor="stripe",
             )
             assert (row["outcome"], row["to_status"]) == ("applied", "disputed")
         finally:

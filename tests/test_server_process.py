@@ -131,3 +131,42 @@ async def test_the_leak_check_sees_what_in_process_services_log(client: ServiceC
     assert (await client.webhook(await checked_out_event(client, project_id=project))).code == 200
     logged = (Path(os.environ["SERVICE_TEST_LOGS"]) / "in-process.log").read_text()
     assert any(json.loads(line).get("project_id") == project for line in logged.splitlines())
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the TCP sockets listening on `port` (from /proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.rsplit(":", 1)
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+async def test_metrics_listen_on_loopback_only_even_when_the_service_listens_everywhere(
+    database_url: str, stripe_api: StripeStandIn, tmp_path: Path
+) -> None:
+    port, metrics_port = free_port(), free_port()
+    environment = service_environment(
+        database_url, stripe_api, port, HOST="0.0.0.0", METRICS_PORT=str(metrics_port)
+    )
+    with (tmp_path / "service.log").open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    try:
+        await wait_healthy(ServiceClient(http, f"http://127.0.0.1:{port}"), process)
+        assert (await http.fetch(f"http://127.0.0.1:{metrics_port}/metrics")).code == 200
+        assert listening_addresses(metrics_port) == {"0100007F"}  # 127.0.0.1, nothing else
+        assert "00000000" in listening_addresses(port)  # the API itself: every interface
+    finally:
+        http.close()
+        process.kill()
+        process.wait()

@@ -17,7 +17,7 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import CheckoutBusy, DatabaseUnavailable, ProjectNotPayable, StripeFailed
-from service.logs import request_id_var
+from service.logs import actor_var, request_id_var
 from service.payments.common import (
     StatusChange,
     connection,
@@ -244,6 +244,7 @@ async def _store_session(
             amount_total=session.amount_total,
             currency=session.currency,
             request_id=request_id_var.get(),
+            actor=actor_var.get(),
         )
     if not row["stored"]:
         return None

@@ -16,7 +16,7 @@ import asyncpg
 
 from service.config import Settings
 from service.db import Queries
-from service.logs import request_id_var
+from service.logs import actor_var, request_id_var
 from service.payments.common import StatusChange, connection, log_change
 from service.payments.facts import Fact, NoFact, fact_of_event
 from service.payments.model import AuditCause, Outcome, PaymentStatus
@@ -133,6 +133,7 @@ async def store_fact(
             fact_created_at=fact.created,
             cause=str(cause),
             request_id=request_id_var.get(),
+            actor=actor_var.get(),
         )
     if row["duplicate"]:
         return FactResult(Outcome.DUPLICATE)

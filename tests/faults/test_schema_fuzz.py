@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tokens import AUDIENCE, ISSUER, bearer, mint, new_key
 from tornado.routing import PathMatches
 
 from service.app import make_app
@@ -45,10 +46,18 @@ def _wait(url: str) -> None:
     raise AssertionError(f"{url} never answered")
 
 
+# The service runs with API_AUTH=jwt against this key; every generated call carries a valid
+# admin token, so what is fuzzed is the API behind the check (tests/test_auth_jwt.py fuzzes
+# nothing but covers the check itself).
+IDP_KEY = new_key("schema-fuzz", "ES256")
+
+
 @pytest.fixture(scope="module")
-def live_service(database_url: str) -> Iterator[str]:
+def live_service(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service and the Stripe stand-in as real processes (schemathesis calls are sync)."""
     sandbox_port, port = free_port(), free_port()
+    public_key = tmp_path_factory.mktemp("idp") / "idp.pem"
+    public_key.write_bytes(IDP_KEY.public_pem)
     sandbox = subprocess.Popen(
         [
             sys.executable,
@@ -68,7 +77,17 @@ def live_service(database_url: str) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     stand_in = f"http://127.0.0.1:{sandbox_port}"
-    service = ServiceProcess(service_environment(database_url, stand_in, port))
+    service = ServiceProcess(
+        service_environment(
+            database_url,
+            stand_in,
+            port,
+            API_AUTH="jwt",
+            AUTH_JWT_PUBLIC_KEY_FILE=str(public_key),
+            AUTH_ISSUER=ISSUER,
+            AUTH_AUDIENCE=AUDIENCE,
+        )
+    )
     try:
         service.start()
         _wait(f"{stand_in}/v1/events")
@@ -93,7 +112,8 @@ def live_service(database_url: str) -> Iterator[str]:
 def test_no_input_makes_the_service_fail_or_break_its_contract(
     case: Any, live_service: str
 ) -> None:
-    response = case.call(base_url=live_service, timeout=30)
+    token = mint(IDP_KEY, sub="schema-fuzz", scope="payments:admin", expires_in=3600)
+    response = case.call(base_url=live_service, timeout=30, headers=bearer(token))
     case.validate_response(
         response,
         checks=[

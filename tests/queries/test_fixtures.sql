@@ -37,7 +37,7 @@ SELECT concat_ws(E'\n',
     (SELECT string_agg(row_to_json(f)::text, E'\n') FROM stripe_facts f));
 
 -- name: add-project-row(project_id, status, checkout_session_id, payment_intent_id)!
--- A project row as a checkout (or, before 0002, a webhook) left it.
+-- A project row as a checkout (or, before 0003.facts, a webhook) left it.
 INSERT INTO projects (project_id, status, checkout_session_id, payment_intent_id,
                       amount_total, currency)
 VALUES (:project_id, :status, :checkout_session_id, :payment_intent_id, 2500, 'usd');
@@ -59,3 +59,52 @@ INSERT INTO stripe_facts (event_id, object_kind, object_id, payment_intent_id, s
 VALUES (:event_id, :object_kind, :object_id, :payment_intent_id, :state, :stage, :amount,
         :amount_refunded, :stripe_created_at)
 ON CONFLICT DO NOTHING;
+
+-- name: disable-audit-triggers#
+-- What the table's owner can do (issue 12): set the append-only triggers aside.
+ALTER TABLE payment_audit DISABLE TRIGGER USER;
+
+-- name: enable-audit-triggers#
+-- And put them back, leaving no trace but the edit.
+ALTER TABLE payment_audit ENABLE TRIGGER USER;
+
+-- name: tamper-audit-row(audit_id)!
+-- The edit `audit verify` must find: a refund rewritten as a payment.
+UPDATE payment_audit SET to_status = 'paid' WHERE audit_id = :audit_id;
+
+-- name: delete-audit-row(audit_id)!
+-- Another edit it must find: a row removed.
+DELETE FROM payment_audit WHERE audit_id = :audit_id;
+
+-- name: add-test-project(project_id)!
+-- A bare project row for audit rows to point at.
+INSERT INTO projects (project_id, status) VALUES (:project_id, 'pending');
+
+-- name: add-test-audit-row(project_id, to_status, actor)<!
+-- One audit row as the service writes it (the trigger chains it); returns its audit_id.
+INSERT INTO payment_audit (project_id, from_status, to_status, cause, actor)
+VALUES (:project_id, NULL, :to_status, 'api_checkout', :actor)
+RETURNING audit_id;
+
+-- name: list-table-privileges(role)
+-- What the role may do to each of the service's tables.
+SELECT c.relname AS table_name, p.privilege
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+ CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES',
+                         'TRIGGER']) AS p(privilege)
+ WHERE c.relkind = 'r' AND has_table_privilege(:role, c.oid, p.privilege)
+ ORDER BY 1, 2;
+
+-- name: get-schema-privileges(role)^
+-- May the role create objects in the schema or the database?
+SELECT has_schema_privilege(:role, 'public', 'CREATE') AS create_in_schema,
+       has_database_privilege(:role, current_database(), 'CREATE') AS create_in_database;
+
+-- name: create-later-table#
+-- What a later migration might add, created by the owner: the app role must get it too.
+CREATE TABLE later_migration_table (id bigint PRIMARY KEY);
+
+-- name: try-replica-mode#
+-- Must fail for the app role: a superuser's way around every trigger.
+SET session_replication_role = replica;

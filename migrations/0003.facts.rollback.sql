@@ -1,9 +1,10 @@
--- Undoes 0002.facts: the functions, the facts and the sessions table go; outcomes written by
+-- Undoes 0003.facts: the functions, the facts and the sessions table go; outcomes written by
 -- the new model fold back into the old ones. Statuses stay as they were last derived.
-DROP FUNCTION store_checkout_session(text, text, text, text, timestamptz, bigint, text, text);
+DROP FUNCTION store_checkout_session(text, text, text, text, timestamptz, bigint, text, text,
+                                     text);
 DROP FUNCTION apply_stripe_fact(text, text, timestamptz, boolean, timestamptz, text, text, text,
-                                text, smallint, bigint, bigint, timestamptz, text, text);
-DROP FUNCTION settle_project_status(text, text, text, text);
+                                text, smallint, bigint, bigint, timestamptz, text, text, text);
+DROP FUNCTION settle_project_status(text, text, text, text, text);
 DROP FUNCTION derive_project_payment(text);
 DROP TABLE stripe_facts;
 DROP TABLE checkout_sessions;

@@ -7,7 +7,7 @@
 -- derive_project_payment(), whatever order the facts arrived in. A fact that names an object
 -- the service does not know yet (a refund before its payment, a session not stored yet) waits
 -- in stripe_facts and counts as soon as that object becomes known.
--- depends: 0001.initial
+-- depends: 0002.security
 
 -- The checkout sessions the service itself created, per project. Only these count: a
 -- session made elsewhere on the account (a Payment Link whose buyer typed a project id as
@@ -212,7 +212,7 @@ $$;
 -- Re-derives a project's status (its row locked by the caller) and, when it changed, stores it
 -- with one audit row. Returns the status before and after.
 CREATE FUNCTION settle_project_status(p_project_id text, p_cause text, p_cause_event_id text,
-                                      p_request_id text,
+                                      p_request_id text, p_actor text,
                                       OUT from_status text, OUT to_status text)
 LANGUAGE plpgsql
 AS $$
@@ -228,9 +228,11 @@ BEGIN
                payment_intent_id = coalesce(v_payment_intent, projects.payment_intent_id),
                updated_at = now()
          WHERE project_id = p_project_id;
+        -- Last: the audit insert's trigger takes the hash chain's head, held to commit.
         INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
-                                   request_id)
-        VALUES (p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id);
+                                   request_id, actor)
+        VALUES (p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id,
+                p_actor);
     ELSIF v_payment_intent IS NOT NULL THEN
         UPDATE projects SET payment_intent_id = v_payment_intent
          WHERE project_id = p_project_id
@@ -252,7 +254,8 @@ CREATE FUNCTION apply_stripe_fact(
     p_event_id text, p_event_type text, p_event_created_at timestamptz, p_livemode boolean,
     p_received_at timestamptz, p_object_kind text, p_object_id text,
     p_payment_intent_id text, p_state text, p_stage smallint, p_amount bigint,
-    p_amount_refunded bigint, p_fact_created_at timestamptz, p_cause text, p_request_id text)
+    p_amount_refunded bigint, p_fact_created_at timestamptz, p_cause text, p_request_id text,
+    p_actor text)
 RETURNS TABLE (duplicate boolean, outcome text, project_id text, from_status text,
                to_status text)
 LANGUAGE plpgsql
@@ -310,7 +313,7 @@ BEGIN
           FROM settle_project_status(
                    v_project,
                    CASE WHEN p_event_id IS NULL THEN p_cause ELSE 'stripe_event' END,
-                   p_event_id, p_request_id) s;
+                   p_event_id, p_request_id, p_actor) s;
         v_outcome := CASE WHEN v_to IS DISTINCT FROM v_from THEN 'applied' ELSE 'unchanged' END;
     END IF;
     IF p_event_id IS NOT NULL THEN
@@ -331,7 +334,8 @@ $$;
 -- and refused is true.
 CREATE FUNCTION store_checkout_session(
     p_project_id text, p_idempotency_key text, p_session_id text, p_checkout_url text,
-    p_expires_at timestamptz, p_amount_total bigint, p_currency text, p_request_id text)
+    p_expires_at timestamptz, p_amount_total bigint, p_currency text, p_request_id text,
+    p_actor text)
 RETURNS TABLE (stored boolean, refused boolean, from_status text, to_status text)
 LANGUAGE plpgsql
 AS $$
@@ -365,7 +369,8 @@ BEGIN
      WHERE a.project_id = p_project_id AND a.idempotency_key = p_idempotency_key;
     IF v_current IN ('paid', 'processing', 'disputed') THEN
         SELECT s.from_status, s.to_status INTO v_from, v_to
-          FROM settle_project_status(p_project_id, 'api_checkout', NULL, p_request_id) s;
+          FROM settle_project_status(p_project_id, 'api_checkout', NULL, p_request_id,
+                                     p_actor) s;
         RETURN QUERY SELECT true, true, v_from, v_to;
         RETURN;
     END IF;
@@ -378,15 +383,15 @@ BEGIN
         -- The new row says 'pending' only as a placeholder: its first audit row goes from NULL.
         UPDATE projects p SET status = (SELECT d.status FROM derive_project_payment(p_project_id) d)
          WHERE p.project_id = p_project_id;
-        INSERT INTO payment_audit (project_id, from_status, to_status, cause, request_id)
-        SELECT p.project_id, NULL, p.status, 'api_checkout', p_request_id
+        INSERT INTO payment_audit (project_id, from_status, to_status, cause, request_id, actor)
+        SELECT p.project_id, NULL, p.status, 'api_checkout', p_request_id, p_actor
           FROM projects p WHERE p.project_id = p_project_id
         RETURNING payment_audit.to_status INTO v_to;
         RETURN QUERY SELECT true, v_to IN ('paid', 'processing', 'disputed'), NULL::text, v_to;
         RETURN;
     END IF;
     SELECT s.from_status, s.to_status INTO v_from, v_to
-      FROM settle_project_status(p_project_id, 'api_checkout', NULL, p_request_id) s;
+      FROM settle_project_status(p_project_id, 'api_checkout', NULL, p_request_id, p_actor) s;
     RETURN QUERY SELECT true, v_to IN ('paid', 'processing', 'disputed'), v_from, v_to;
 END;
 $$;

@@ -1,0 +1,132 @@
+"""The audit trail's hash chain: computed by the database on every insert, whoever inserts
+and however many at once; `audit verify` finds the edit an owner makes with the triggers set
+aside and names the row; `audit export` writes the rows as JSON lines an auditor can check."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import asyncpg
+from conftest import RunDatabase, new_id
+from processes import ROOT
+
+from service import db
+
+
+def run_audit(database: RunDatabase, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m service audit …` as an operator runs it: with the app role's URL only."""
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_"))
+    } | {"DATABASE_URL": database.app_url, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "service", "audit", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def add_rows(url: str, test_queries: db.Queries, count: int) -> list[int]:
+    """`count` audit rows of one new project, written as the given role; their audit ids."""
+    conn = await asyncpg.connect(url)
+    try:
+        project = new_id()
+        await test_queries.add_test_project(conn, project_id=project)
+        return [
+            await test_queries.add_test_audit_row(
+                conn, project_id=project, to_status="pending", actor=f"key:test-{n}"
+            )
+            for n in range(count)
+        ]
+    finally:
+        await conn.close()
+
+
+async def owner_edit(url: str, test_queries: db.Queries, edit: str, audit_id: int) -> None:
+    """What the issue did as the owner: triggers disabled, a row edited, triggers back on."""
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await test_queries.disable_audit_triggers(conn)
+            await getattr(test_queries, edit)(conn, audit_id=audit_id)
+            await test_queries.enable_audit_triggers(conn)
+    finally:
+        await conn.close()
+
+
+async def test_audit_verify_finds_the_row_the_owner_edited_with_the_triggers_disabled(
+    fresh_database: RunDatabase, test_queries: db.Queries
+) -> None:
+    ids = await add_rows(fresh_database.app_url, test_queries, 5)
+    intact = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    assert intact.returncode == 0, intact.stderr
+    assert "audit trail intact: 5 rows" in intact.stdout
+
+    await owner_edit(fresh_database.owner_url, test_queries, "tamper_audit_row", ids[2])
+    broken = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    assert broken.returncode == 1, broken.stdout
+    assert f"BROKEN at audit_id {ids[2]}" in broken.stderr
+    assert "the row was changed" in broken.stderr
+
+
+async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
+    fresh_database: RunDatabase, test_queries: db.Queries
+) -> None:
+    ids = await add_rows(fresh_database.app_url, test_queries, 4)
+    await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[1])
+    middle = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    assert middle.returncode == 1
+    assert f"BROKEN at audit_id {ids[2]}" in middle.stderr
+    assert "removed" in middle.stderr
+
+
+async def test_audit_verify_finds_the_last_row_removed(
+    fresh_database: RunDatabase, test_queries: db.Queries
+) -> None:
+    ids = await add_rows(fresh_database.app_url, test_queries, 3)
+    await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[-1])
+    tail = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    assert tail.returncode == 1
+    assert "rows were removed from the end" in tail.stderr
+
+
+async def test_concurrent_writers_as_different_roles_keep_one_unbroken_chain(
+    fresh_database: RunDatabase, test_queries: db.Queries
+) -> None:
+    writers = [
+        add_rows(url, test_queries, 5)
+        for url in [fresh_database.app_url, fresh_database.owner_url] * 6
+    ]
+    written = await asyncio.gather(*writers)
+    verdict = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    assert verdict.returncode == 0, verdict.stderr
+    assert f"audit trail intact: {sum(len(w) for w in written)} rows" in verdict.stdout
+
+
+async def test_audit_export_writes_json_lines_whose_hashes_an_auditor_can_recompute(
+    fresh_database: RunDatabase, test_queries: db.Queries
+) -> None:
+    ids = await add_rows(fresh_database.app_url, test_queries, 3)
+    exported = await asyncio.to_thread(run_audit, fresh_database, "export", "--since", "30d")
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [line["row"]["audit_id"] for line in lines] == ids
+    assert [line["row"]["actor"] for line in lines] == ["key:test-0", "key:test-1", "key:test-2"]
+    previous = ""
+    for line in lines:
+        assert line["prev_hash"] == previous
+        digest = hashlib.sha256(bytes.fromhex(previous) + line["hashed"].encode()).hexdigest()
+        assert line["row_hash"] == digest
+        assert json.loads(line["hashed"]) == line["row"]
+        previous = digest
+    none_recent = await asyncio.to_thread(run_audit, fresh_database, "export", "--since", "0d")
+    assert none_recent.returncode == 2
+    assert "--since" in none_recent.stderr
