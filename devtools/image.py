@@ -142,6 +142,7 @@ def ensure_base(name: str) -> str:
         say(f"building it with mmdebstrap (about a minute); cached in {shown(tarball)}")
         tarball.parent.mkdir(parents=True, exist_ok=True)
         partial = tarball.with_suffix(".partial.tar")
+        started = time.monotonic()
         run(
             [
                 "mmdebstrap",
@@ -153,6 +154,7 @@ def ensure_base(name: str) -> str:
             ]
         )
         partial.rename(tarball)  # only a complete tarball is ever reused
+        say(f"stand-in base built in {time.monotonic() - started:.0f} s")
     run(
         [
             "podman",
