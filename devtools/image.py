@@ -131,7 +131,8 @@ def ensure_base(name: str) -> str:
         run(["buildah", "pull", "--quiet", name], quiet=True)
         return "pulled"
     tarball = CACHE / f"{name.rsplit('/', 1)[-1].replace(':', '-')}.stand-in.tar"
-    say(f"base {name} is not in local storage and its registry is not reachable from here:")
+    say(f"base {name} is not in local storage (IMAGE_PULL_BASE=1 would pull it from its")
+    say("registry, which these machines cannot reach):")
     say(
         f"standing in a base of the same name built from Debian {STAND_IN_SUITE}'s packages "
         f"({STAND_IN_PACKAGES}). Real users build against the real base."

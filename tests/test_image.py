@@ -31,7 +31,14 @@ from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, new_id
 from containers import Container, command_process, process_command, process_uids
 from processes import free_port, logs_dir, service_settings
 
-from devtools.image import DEFAULT_TAG, STAND_IN_LABEL, image_bytes, image_config, image_exists
+from devtools.image import (
+    DEFAULT_TAG,
+    STAND_IN_LABEL,
+    base_image,
+    image_bytes,
+    image_config,
+    image_exists,
+)
 from devtools.postgres import (
     create_database,
     drop_database,
@@ -149,8 +156,7 @@ def test_the_final_stage_carries_only_what_serve_migrate_and_reconcile_need(
     ).stdout
     assert not key_like.search(history)
 
-    base = "docker.io/library/python:3.11-slim"
-    total, base_size = image_bytes(image), image_bytes(base)
+    total, base_size = image_bytes(image), image_bytes(base_image())
     kind = "stand-in" if STAND_IN_LABEL in (config.get("Labels") or {}) else "registry"
     report(
         f"size: {total / MB:.1f} MB = base {base_size / MB:.1f} MB ({kind}) "
