@@ -78,3 +78,31 @@ clean-data:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# --- The container image (see README "Container image") --------------------------------
+# Engine: Debian's buildah (no Docker engine needed); the run test uses `buildah run`.
+IMAGE ?= payment-service:latest
+IMAGE_TOOLS := buildah podman mmdebstrap
+.PHONY: lock image image-tools image-test
+
+## requirements.txt: the image's runtime dependencies from pyproject.toml, pinned, every file's
+## sha256 listed (the Dockerfile installs it with --require-hashes). The one command to run
+## after changing [project] dependencies; `make test` keeps using pyproject's ranges.
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --generate-hashes \
+	    --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	    --custom-compile-command 'make lock' --output-file requirements.txt
+
+image-tools:
+	for tool in $(IMAGE_TOOLS); do command -v $$tool >/dev/null || missing=1; done; \
+	    [ -z "$$missing" ] || (apt-get update && apt-get install -y $(IMAGE_TOOLS))
+
+## Build $(IMAGE) from the Dockerfile; writes build/image/sbom.cdx.json (CycloneDX).
+image: install image-tools
+	$(PY) -m devtools.image --tag $(IMAGE)
+
+## Build it, then run it as a user would (tests/test_image.py): migrate, serve, health,
+## a paid checkout learnt by signed webhook, SIGTERM; and check what the image holds.
+image-test: image
+	IMAGE=$(IMAGE) $(PY) -m pytest -m image tests/test_image.py -s -p no:cacheprovider \
+	    --async-test-timeout=180

@@ -99,3 +99,30 @@ def start_embedded_again(server: Any) -> None:
     """Start a server stopped by stop_embedded, on the same data and socket."""
     with server._lock:
         server.ensure_postgres_running()
+
+
+def listen_on_tcp(server: Any, host: str, port: int) -> str:
+    """Restart the embedded server listening on host:port as well as on its socket; returns
+    the TCP URL of its `postgres` database.
+
+    pgserver listens on a socket inside its data folder, which only its own system user may
+    enter. A client that cannot reach that socket (a container running as its own user on the
+    host's network) connects over TCP instead, as a deployment does. Trust authentication, as
+    pgserver's initdb set it up.
+    """
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # noqa: PLC0415
+    from pgserver.utils import PostmasterInfo  # noqa: PLC0415
+
+    with server._lock:
+        socket_dir = server._postmaster_info.socket_dir
+        stop_embedded(server)
+        options = f"-h {host} -p {port} -k {socket_dir}"
+        pg_ctl(
+            ["-w", "-o", options, "-l", str(server.log), "start"],
+            pgdata=server.pgdata,
+            user=server.system_user,
+            timeout=30,
+        )
+        # pgserver stops the server it knows at exit: make that this one.
+        server._postmaster_info = PostmasterInfo.read_from_pgdata(server.pgdata)
+    return f"postgresql://postgres@{host}:{port}/postgres"

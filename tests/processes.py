@@ -28,37 +28,42 @@ def free_port() -> int:
     return int(port)
 
 
-def service_environment(
+def service_settings(
     database_url: str, stripe_api: StripeStandIn | str, port: int, **extra: str
 ) -> dict[str, str]:
-    """The environment of a service process; `stripe_api` is the stand-in or its URL."""
+    """The service's own variables, nothing inherited (what a container is given);
+    `stripe_api` is the stand-in or its URL."""
     stripe_url, price_id = (
         (stripe_api, PRICE_ID)
         if isinstance(stripe_api, str)
         else (stripe_api.url, stripe_api.state.price_id)
     )
+    return {
+        "DATABASE_URL": database_url,
+        "STRIPE_SECRET_KEY": SECRET_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_PRODUCT_PRICE_ID": price_id,
+        "STRIPE_SUCCESS_URL": "https://app.example/paid",
+        "STRIPE_CANCEL_URL": "https://app.example/cancelled",
+        "STRIPE_API_BASE": stripe_url,
+        "STRIPE_TIMEOUT_SECONDS": "2",
+        "STRIPE_MAX_NETWORK_RETRIES": "1",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    } | extra
+
+
+def service_environment(
+    database_url: str, stripe_api: StripeStandIn | str, port: int, **extra: str
+) -> dict[str, str]:
+    """The environment of a service process run from this checkout."""
     base = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("STRIPE_", "DATABASE_", "WEB_CONCURRENCY", "METRICS_"))
     }
     return (
-        base
-        | {
-            "DATABASE_URL": database_url,
-            "STRIPE_SECRET_KEY": SECRET_KEY,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_PRODUCT_PRICE_ID": price_id,
-            "STRIPE_SUCCESS_URL": "https://app.example/paid",
-            "STRIPE_CANCEL_URL": "https://app.example/cancelled",
-            "STRIPE_API_BASE": stripe_url,
-            "STRIPE_TIMEOUT_SECONDS": "2",
-            "STRIPE_MAX_NETWORK_RETRIES": "1",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "PYTHONPATH": str(ROOT),
-        }
-        | extra
+        base | {"PYTHONPATH": str(ROOT)} | service_settings(database_url, stripe_api, port, **extra)
     )
 
 

@@ -1,6 +1,7 @@
-"""The image: non-root, a HEALTHCHECK, no secrets baked in, no build tools in the final
-stage, the SQL and migrations inside. (No Docker engine runs here; `make lint` also runs
-hadolint on the Dockerfile.)"""
+"""The Dockerfile as text: non-root, a HEALTHCHECK, no secrets baked in, no build tools in the
+final stage, the SQL and migrations inside, dependencies only from the hash-locked
+requirements.txt. (`make lint` runs hadolint on it; `make image-test`, tests/test_image.py,
+builds the image and runs it.)"""
 
 from __future__ import annotations
 
@@ -48,3 +49,32 @@ def test_queries_and_migrations_ship_in_the_image() -> None:
     copied = " ".join(instructions(FINAL_STAGE, "COPY"))
     for folder in ("queries", "migrations", "service"):
         assert f" {folder} " in copied + " ", folder
+
+
+def test_the_build_installs_only_the_hash_locked_dependencies() -> None:
+    [build_stage] = [stage for stage in DOCKERFILE.split("\nFROM ") if " AS build" in stage]
+    assert "COPY requirements.txt /tmp/requirements.txt" in build_stage
+    assert "--require-hashes --only-binary=:all:" in build_stage
+    assert "-r /tmp/requirements.txt" in build_stage
+    assert "pip install ." not in DOCKERFILE  # the service is copied, never built or fetched
+    for folder in ("sandbox", "devtools", "tests", "bench"):
+        assert f"COPY {folder}" not in DOCKERFILE, folder
+
+
+def test_the_build_context_is_an_allow_list() -> None:
+    lines = [
+        line
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    assert lines[0] == "*"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    assert allowed == {"requirements.txt", "service", "queries", "migrations"}
+
+
+def test_the_build_ca_bundle_is_a_secret_mount_of_the_pip_step_only() -> None:
+    # Where TLS is intercepted, the host's bundle is lent as a build secret: never COPY'd,
+    # never an ARG or ENV, and only the build stage's pip step mounts it.
+    assert DOCKERFILE.count("--mount=type=secret,id=pip_cert") == 1
+    assert "--mount" not in FINAL_STAGE
+    assert "pip.conf" not in DOCKERFILE
