@@ -26,6 +26,7 @@ import tornado.netutil
 
 from sandbox import triggers
 from sandbox.api import make_api_app
+from sandbox.objects import API_VERSION
 from sandbox.state import SandboxState
 from sandbox.webhooks import WebhookTarget
 
@@ -58,8 +59,14 @@ async def _serve(args: argparse.Namespace) -> None:
             shuffle_max_delay_seconds=args.max_delay if args.delivery == "shuffled" else 0.0,
         )
     state = SandboxState(
-        api_key=args.api_key, price_id=args.price_id, public_base_url=url, webhook=webhook
+        api_key=args.api_key,
+        price_id=args.price_id,
+        public_base_url=url,
+        webhook=webhook,
+        api_version=args.api_version,
     )
+    loop = asyncio.get_running_loop()
+    state.attach(loop)
     server = tornado.httpserver.HTTPServer(make_api_app(state, service_url=args.service_url))
     server.add_sockets(sockets)
     print(f"Stripe sandbox listening on {url} (API at {url}/v1, no real money)", flush=True)
@@ -72,7 +79,6 @@ async def _serve(args: argparse.Namespace) -> None:
         )
         print(f"  webhooks to {webhook.url} ({order})", flush=True)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
@@ -115,6 +121,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=float(os.environ.get("SANDBOX_MAX_DELAY") or "30"),
         help="the longest hold of a shuffled delivery, in seconds (30; env SANDBOX_MAX_DELAY)",
+    )
+    parser.add_argument(
+        "--api-version",
+        default=os.environ.get("SANDBOX_API_VERSION") or API_VERSION,
+        help="the account's default API version: answers to requests that name no "
+        f"Stripe-Version, and every event (default {API_VERSION}; env SANDBOX_API_VERSION)",
     )
     parser.add_argument(
         "--service-url", help="the payment service the demo page calls, e.g. http://127.0.0.1:5003"

@@ -10,19 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import re
+from typing import Any, NoReturn
 
 import tornado.web
 
-from sandbox import checkout_request, event_query
-from sandbox.errors import StripeError, invalid, masked_key, no_such, unknown_parameter
+from sandbox import checkout_request, event_query, refund_request
+from sandbox.errors import (
+    Refusal,
+    StripeError,
+    invalid,
+    masked_key,
+    no_such,
+    unknown_parameter,
+)
 from sandbox.idempotency import Reservation, SavedResponse, fingerprint
 from sandbox.identity import DevIdentityProvider, identity_routes
 from sandbox.ids import new_id
-from sandbox.objects import API_VERSION
+from sandbox.objects import API_VERSION, RequestRef
 from sandbox.pages import TEMPLATES, page_routes
-from sandbox.state import RecordedRequest, SandboxState
+from sandbox.state import RecordedRequest, RefundOrigin, SandboxState
 from sandbox.triggers import trigger_routes
+
+# What a Stripe-Version looks like (2026-10-28.endive, or a bare date of older ones). The
+# sandbox speaks one shape of the API whatever the version; it only names the one it answers.
+_VERSION_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(\.[a-z]+)?")
 
 
 class StripeHandler(tornado.web.RequestHandler):
@@ -37,6 +49,7 @@ class StripeHandler(tornado.web.RequestHandler):
         self.state = state
         self.params = {}
         self._client_gone = asyncio.Event()
+        self.set_header("Stripe-Version", self._answer_version())
 
     def set_default_headers(self) -> None:
         # Runs again when an error replaces the answer; the request keeps its one id.
@@ -44,7 +57,16 @@ class StripeHandler(tornado.web.RequestHandler):
             self._request_id = new_id("req_", 14)
         self.set_header("Content-Type", "application/json")
         self.set_header("Request-Id", self._request_id)
-        self.set_header("Stripe-Version", API_VERSION)
+        self.set_header("Stripe-Version", self._answer_version())
+
+    def _answer_version(self) -> str:
+        """The version Stripe answers in: the one the request asks for, else the account's."""
+        asked = self.request.headers.get("Stripe-Version")
+        if asked is not None and _VERSION_SHAPE.fullmatch(asked):
+            return asked
+        # Runs before initialize() too (tornado sets default headers first).
+        state: SandboxState | None = getattr(self, "state", None)
+        return state.api_version if state is not None else API_VERSION
 
     async def prepare(self) -> None:
         self.params = self._read_params()
@@ -52,6 +74,9 @@ class StripeHandler(tornado.web.RequestHandler):
         self.state.requests.append(
             RecordedRequest(self.request.method or "", self.request.path, self.params, key)
         )
+        # Sessions past their expires_at expire before anything is answered, so no caller
+        # sees one open a second late (the timer may not have fired yet).
+        self.state.expire_due()
         fault = self.state.faults.take(self.request.path)
         self._lose_answer = fault is not None and fault.kind == "lose_answer"
         if self._lose_answer:
@@ -60,6 +85,8 @@ class StripeHandler(tornado.web.RequestHandler):
             await self._client_gone.wait()
             raise tornado.web.Finish
         error = fault.error() if fault is not None else self._authentication_error()
+        if error is None:
+            error = self._version_error()
         replay: SavedResponse | None = None
         if error is None and key is not None and self.request.method == "POST":
             try:
@@ -86,6 +113,22 @@ class StripeHandler(tornado.web.RequestHandler):
             self._drop_connection()
         self.set_status(status)
         self.finish(data)
+
+    def refuse(self, refusal: Refusal) -> NoReturn:
+        """Answer what the state refused. The request ran, so, as on Stripe, its answer is
+        saved under its Idempotency-Key like a success: a retry gets the same error."""
+        error = refusal.error
+        if self._reservation is not None:
+            body = json.dumps(error.body(), indent=2).encode()
+            self._reservation.save(error.status, body, self._request_id)
+        if self._lose_answer:
+            self._drop_connection()
+        raise error from None
+
+    @property
+    def request_ref(self) -> RequestRef:
+        """This request, as the events it causes name it."""
+        return RequestRef(self._request_id, self.request.headers.get("Idempotency-Key"))
 
     def _drop_connection(self) -> None:
         """Hang up without answering (the lose_answer fault): the work stays done."""
@@ -149,6 +192,12 @@ class StripeHandler(tornado.web.RequestHandler):
             message = f"Invalid API Key provided: {masked_key(key.strip())}"
         return StripeError(401, "invalid_request_error", message)
 
+    def _version_error(self) -> StripeError | None:
+        asked = self.request.headers.get("Stripe-Version")
+        if asked is None or _VERSION_SHAPE.fullmatch(asked):
+            return None
+        return invalid(f"Invalid Stripe API version: {asked}")
+
     def _claim(self, key: str) -> SavedResponse | None:
         print_ = fingerprint(self.request.method or "", self.request.path, self.params)
         claim = self.state.idempotency.begin(self.state.api_key, key, print_)
@@ -172,6 +221,45 @@ class CheckoutSessionHandler(StripeHandler):
         if session is None:
             raise no_such("checkout.session", session_id, param="id", status=404)
         self.respond(session)
+
+
+class CheckoutSessionExpireHandler(StripeHandler):
+    """POST /v1/checkout/sessions/{id}/expire: an open session expires now."""
+
+    async def post(self, session_id: str) -> None:
+        _refuse_params(self.params, allowed=("expand",))
+        if session_id not in self.state.sessions:
+            raise no_such("checkout.session", session_id, param="id", status=404)
+        try:
+            self.state.expire_session(session_id, request=self.request_ref)
+        except Refusal as refusal:
+            self.refuse(refusal)
+        self.respond(self.state.sessions[session_id])
+
+
+class RefundsHandler(StripeHandler):
+    """POST /v1/refunds: refund all that is left of a PaymentIntent's charge, or `amount`."""
+
+    async def post(self) -> None:
+        request = refund_request.parse(self.params)
+        try:
+            session_id = self.state.session_of_payment_intent(request.payment_intent)
+        except KeyError:
+            raise no_such(
+                "payment_intent", request.payment_intent, param="payment_intent"
+            ) from None
+        try:
+            refund, _ = self.state.create_refund(
+                session_id,
+                amount=request.amount,
+                reason=request.reason,
+                metadata=request.metadata,
+                origin=RefundOrigin.API,
+                request=self.request_ref,
+            )
+        except Refusal as refusal:
+            self.refuse(refusal)
+        self.respond(refund)
 
 
 class EventsHandler(StripeHandler):
@@ -208,6 +296,8 @@ def make_api_app(
         [
             (r"/v1/checkout/sessions", CheckoutSessionsHandler, args),
             (r"/v1/checkout/sessions/([^/]+)", CheckoutSessionHandler, args),
+            (r"/v1/checkout/sessions/([^/]+)/expire", CheckoutSessionExpireHandler, args),
+            (r"/v1/refunds", RefundsHandler, args),
             (r"/v1/events", EventsHandler, args),
             *identity_routes(idp or DevIdentityProvider(issuer=state.public_base_url)),
             *page_routes(state, service_url),

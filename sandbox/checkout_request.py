@@ -54,7 +54,7 @@ def parse(params: dict[str, str], *, price_id: str, now: int | None = None) -> C
     _check_urls(params)
     _check_reference(params)
     for prefix in _METADATA_PARAMS:
-        _check_metadata(forms.sub_dict(params, prefix), prefix)
+        check_metadata(forms.sub_dict(params, prefix), prefix)
     expires_at = params.get("expires_at")
     return CheckoutRequest(
         mode=mode,
@@ -155,7 +155,8 @@ def _check_reference(params: dict[str, str]) -> None:
         )
 
 
-def _check_metadata(metadata: dict[str, str], prefix: str) -> None:
+def check_metadata(metadata: dict[str, str], prefix: str) -> None:
+    """Stripe's limits on a metadata map: 50 keys, keys up to 40 characters, values 500."""
     if len(metadata) > _MAX_METADATA_KEYS:
         raise errors.invalid(
             f"You can have up to {_MAX_METADATA_KEYS} metadata keys, but you passed "

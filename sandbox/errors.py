@@ -41,6 +41,15 @@ class StripeError(Exception):
         return {"error": error}
 
 
+class Refusal(ValueError):
+    """A change the account's state does not allow (refunding a refunded charge, expiring a
+    paid session). The dashboard shows its message; the API answers `error`."""
+
+    def __init__(self, error: StripeError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 def invalid(message: str, *, param: str | None = None, code: str | None = None) -> StripeError:
     return StripeError(400, "invalid_request_error", message, code=code, param=param)
 

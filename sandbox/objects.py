@@ -130,7 +130,14 @@ def charge(payment: Payment) -> dict[str, Any]:
     return obj
 
 
-def refund(payment: Payment, amount: int, now: int) -> dict[str, Any]:
+def refund(
+    payment: Payment,
+    amount: int,
+    now: int,
+    *,
+    reason: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
     obj: dict[str, Any] = copy.deepcopy(
         example_object("charge.refunded.full")["refunds"]["data"][0]
     )
@@ -143,6 +150,8 @@ def refund(payment: Payment, amount: int, now: int) -> dict[str, Any]:
             "created": now,
             "currency": payment.currency,
             "payment_intent": payment.payment_intent,
+            "reason": reason,
+            "metadata": dict(metadata or {}),
         }
     )
     return obj
@@ -175,21 +184,42 @@ def closed_dispute(opened: dict[str, Any], *, won: bool) -> dict[str, Any]:
     return obj
 
 
+@dataclass(frozen=True)
+class RequestRef:
+    """The API request behind an event (its `request` field): its Request-Id and the
+    Idempotency-Key it was sent with, if any."""
+
+    id: str
+    idempotency_key: str | None
+
+    @classmethod
+    def dashboard(cls) -> RequestRef:
+        """What Stripe's Dashboard sends when a person presses a button: a request of its
+        own, with a key of its own."""
+        return cls(new_id("req_", 14), str(uuid.uuid4()))
+
+
 def event(
-    event_type: str, obj: dict[str, Any], *, created: int, by_api_request: bool = False
+    event_type: str,
+    obj: dict[str, Any],
+    *,
+    created: int,
+    api_version: str = API_VERSION,
+    request: RequestRef | None = None,
 ) -> dict[str, Any]:
-    """An event envelope. Stripe names the API request behind an event, if there was one."""
-    request: dict[str, Any] = {"id": None, "idempotency_key": None}
-    if by_api_request:
-        request = {"id": new_id("req_", 14), "idempotency_key": str(uuid.uuid4())}
+    """An event envelope. Stripe names the API request behind an event, if there was one
+    (none for what happens by itself: a session expiring, a bank debit settling)."""
     return {
         "id": new_id("evt_1"),
         "object": "event",
-        "api_version": API_VERSION,
+        "api_version": api_version,
         "created": created,
         "data": {"object": copy.deepcopy(obj)},
         "livemode": False,
         "pending_webhooks": 1,
-        "request": request,
+        "request": {
+            "id": request.id if request else None,
+            "idempotency_key": request.idempotency_key if request else None,
+        },
         "type": event_type,
     }

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from urllib.parse import urlencode
 import tornado.web
 
 from sandbox import triggers
-from sandbox.state import BANK_DELAYS, SandboxState
+from sandbox.state import BANK_DELAYS, RefundOrigin, RefundRecord, SandboxState
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
@@ -138,12 +137,11 @@ class CheckoutPageHandler(PageHandler):
         self._go(success_redirect(session), *said)
 
     def _session(self, session_id: str) -> dict[str, Any]:
+        # Past its expires_at, a session is expired (and its event sent), timer or not.
+        self.state.expire_due()
         session = self.state.sessions.get(session_id)
         if session is None:
             raise tornado.web.HTTPError(404, "This checkout session does not exist.")
-        if session["status"] == "open" and int(session["expires_at"]) <= time.time():
-            # Past its expires_at: Stripe has expired it (and sent the event) by now.
-            self.state.expire_session(session_id)
         return session
 
     def _closed(self, session: dict[str, Any]) -> None:
@@ -176,7 +174,8 @@ def session_actions(state: SandboxState, session: dict[str, Any]) -> list[tuple[
             return []
         return [("bank-succeeded", "Bank: succeed"), ("bank-failed", "Bank: fail")]
     actions: list[tuple[str, str]] = []
-    if payment.amount_refunded < payment.amount:
+    charged_back = payment.dispute is not None and payment.dispute["status"] != "won"
+    if payment.amount_refunded < payment.amount and not charged_back:
         actions.append(("refund", "Refund (full)"))
     if payment.dispute is None:
         actions.append(("dispute", "Open dispute"))
@@ -207,8 +206,22 @@ def event_subject(event: dict[str, Any]) -> str:
     return short + (f" ({project})" if project else "")
 
 
+def refund_asked_by(record: RefundRecord) -> str:
+    """Who asked for a refund, as the dashboard says it."""
+    if record.origin is RefundOrigin.API:
+        key = record.request.idempotency_key
+        return f"API request {record.request.id}" + (f" (Idempotency-Key {key})" if key else "")
+    return "dashboard (a person)"
+
+
+def refund_project(record: RefundRecord) -> str:
+    """The project the refund names in its metadata[project_id], as the service sends it."""
+    return str(record.refund.get("metadata", {}).get("project_id") or "(none)")
+
+
 class DashboardHandler(PageHandler):
     def get(self) -> None:
+        self.state.expire_due()
         sessions = sorted(self.state.sessions.values(), key=lambda s: -int(s["created"]))
         deliverer = self.state.deliverer
         self.render(
@@ -216,6 +229,9 @@ class DashboardHandler(PageHandler):
             state=self.state,
             sessions=sessions,
             events=list(reversed(self.state.events)),
+            refunds=list(reversed(self.state.refund_log)),
+            refund_asked_by=refund_asked_by,
+            refund_project=refund_project,
             deliveries=deliverer.deliveries if deliverer else {},
             webhook_url=deliverer.target.url if deliverer else None,
             session_actions=session_actions,

@@ -58,9 +58,8 @@ class ThreadedSandbox:
         server = tornado.httpserver.HTTPServer(make_api_app(self.state))
         server.add_sockets([sock])
         self._loop = asyncio.get_running_loop()
-        if self.state.deliverer is not None:
-            # Events made on the caller's thread are delivered on this loop.
-            self.state.deliverer.attach(self._loop)
+        # Events made on the caller's thread are delivered, and sessions expire, on this loop.
+        self.state.attach(self._loop)
         self._stop = asyncio.Event()
         self._ready.set()
         await self._stop.wait()

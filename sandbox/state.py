@@ -7,16 +7,21 @@ changes what Stripe would change and records the one event Stripe would send for
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sandbox import objects
 from sandbox.checkout_request import CheckoutRequest
+from sandbox.errors import Refusal, invalid
+from sandbox.expiry import ExpirySchedule
 from sandbox.faults import FaultPlan
 from sandbox.idempotency import IdempotencyStore
 from sandbox.ids import new_id
+from sandbox.objects import RequestRef
 from sandbox.webhooks import Deliverer, WebhookTarget
 
 DATA = objects.DATA
@@ -33,6 +38,23 @@ class RecordedRequest:
     idempotency_key: str | None
 
 
+class RefundOrigin(StrEnum):
+    """Who asked for a refund: the API (the service) or a person (dashboard, trigger)."""
+
+    API = "api"
+    DASHBOARD = "dashboard"
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    """One refund made, as the dashboard lists it: the Refund object and who asked."""
+
+    refund: dict[str, Any]
+    session_id: str
+    origin: RefundOrigin
+    request: RequestRef
+
+
 class SandboxState:
     def __init__(
         self,
@@ -43,17 +65,24 @@ class SandboxState:
         currency: str = "usd",
         public_base_url: str = "http://127.0.0.1:12111",
         webhook: WebhookTarget | None = None,
+        api_version: str = objects.API_VERSION,
     ) -> None:
         self.api_key = api_key
         self.price_id = price_id
         self.unit_amount = unit_amount
         self.currency = currency
         self.public_base_url = public_base_url
+        # The account's default API version: answers to requests that name none, and every
+        # event (Stripe renders events in the account's version, whoever caused them).
+        self.api_version = api_version
         self.faults = FaultPlan()
         self.idempotency = IdempotencyStore()
         self.sessions: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.create_calls = 0
+        self.expire_calls = 0  # sessions expired through the API
+        self.refund_calls = 0  # refunds made through the API
+        self.refund_log: list[RefundRecord] = []  # every refund, oldest first
         self.requests: list[RecordedRequest] = []
         self.payments: dict[str, objects.Payment] = {}
         # payment_intent_data[metadata] per session: Stripe copies it onto the intent and
@@ -63,6 +92,7 @@ class SandboxState:
         self.deliverer = Deliverer(webhook) if webhook is not None else None
         # Bank debits settling later (scheduled from the checkout page).
         self._timers: set[asyncio.Task[None]] = set()
+        self._expiry = ExpirySchedule(self._open_until, self.expire_due)
 
     # --- the API's side -----------------------------------------------------------------
 
@@ -77,7 +107,15 @@ class SandboxState:
         )
         self.sessions[session["id"]] = session
         self._intent_metadata[session["id"]] = dict(request.payment_intent_metadata)
+        self._expiry.add(session["id"], int(session["expires_at"]))
         return session
+
+    def session_of_payment_intent(self, payment_intent: str) -> str:
+        """The session whose payment is `payment_intent`; KeyError when there is none."""
+        for session_id, payment in self.payments.items():
+            if payment.payment_intent == payment_intent:
+                return session_id
+        raise KeyError(f"no such payment_intent: {payment_intent}")
 
     # --- lifecycle: each returns the one event it created -------------------------------
 
@@ -122,23 +160,108 @@ class SandboxState:
         self.payments[session_id].failed = True
         return self._emit("checkout.session.async_payment_failed", session)
 
-    def expire_session(self, session_id: str) -> dict[str, Any]:
-        session = self._session(session_id, status="open")
+    def expire_session(
+        self, session_id: str, *, request: RequestRef | None = None
+    ) -> dict[str, Any]:
+        """The session expires unpaid: its time ran out (`request` None), or the API was
+        asked to expire it (`request` is that call). Only an open session can expire."""
+        session = self._session(session_id)
+        if session["status"] != "open":
+            # Stripe's answer, word for word (it sends no error code with it).
+            raise Refusal(
+                invalid(
+                    'Only Checkout Sessions with a status in ["open"] can be expired. This '
+                    f"Checkout Session has a status of `{session['status']}`."
+                )
+            )
         session.update(
             {"status": "expired", "url": None, "payment_intent": None, "customer_details": None}
         )
-        return self._emit("checkout.session.expired", session)
+        if request is not None:
+            self.expire_calls += 1
+        return self._emit("checkout.session.expired", session, request=request)
 
-    def refund(self, session_id: str, *, amount: int | None = None) -> dict[str, Any]:
-        """Refund the session's charge: what is left of it, or `amount` of it."""
-        payment = self._paid(session_id)
+    def expire_due(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Expire every open session whose `expires_at` is at or before `now` (default: the
+        time now); returns their events. The timer calls it at each `expires_at`, and so does
+        every API request and page before it answers. A test may pass a `now` ahead of the
+        clock to let time pass."""
+        return [self.expire_session(session_id) for session_id in self._expiry.due(now)]
+
+    def set_expires_at(self, session_id: str, expires_at: float) -> None:
+        """For tests: move an open session's `expires_at` (the API refuses one less than 30
+        minutes ahead, as Stripe does). It then expires by itself at that time, sending
+        `checkout.session.expired`, on the timer of the loop that serves the sandbox."""
+        session = self._session(session_id, status="open")
+        session["expires_at"] = int(expires_at)
+        self._expiry.add(session_id, int(expires_at))
+
+    def refund(
+        self,
+        session_id: str,
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A person refunds the session's charge (dashboard, trigger): what is left of it,
+        or `amount` of it. Returns the `charge.refunded` event."""
+        _, event = self.create_refund(
+            session_id,
+            amount=amount,
+            reason=reason,
+            metadata=metadata,
+            origin=RefundOrigin.DASHBOARD,
+            request=RequestRef.dashboard(),
+        )
+        return event
+
+    def create_refund(
+        self,
+        session_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        metadata: dict[str, str] | None,
+        origin: RefundOrigin,
+        request: RequestRef,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Refund `amount` of the session's charge (None: all that is left), whoever asks;
+        returns the Refund and the `charge.refunded` event, which carries the charge's
+        cumulative `amount_refunded`. Raises Refusal with Stripe's error when Stripe would
+        refuse it."""
+        payment = self._refundable(session_id)
         left = payment.amount - payment.amount_refunded
+        if left == 0:
+            raise Refusal(
+                invalid(
+                    f"Charge {payment.charge} has already been refunded.",
+                    code="charge_already_refunded",
+                )
+            )
         amount = left if amount is None else amount
-        if not 0 < amount <= left:
-            raise ValueError(f"can refund 1..{left} of {session_id}'s charge, not {amount}")
-        payment.refunds.append(objects.refund(payment, amount, self._now()))
-        # Refunds are made through the API, so the event names that request.
-        return self._emit("charge.refunded", objects.charge(payment), by_api_request=True)
+        if amount < 1:
+            raise Refusal(invalid("This value must be greater than or equal to 1.", param="amount"))
+        if amount > left:
+            than = (
+                f"unrefunded amount on charge ({_money(left, payment.currency)})"
+                if payment.amount_refunded
+                else f"charge amount ({_money(payment.amount, payment.currency)})"
+            )
+            raise Refusal(
+                invalid(
+                    f"Refund amount ({_money(amount, payment.currency)}) is greater than {than}",
+                    param="amount",
+                    code="amount_too_large",
+                )
+            )
+        refund = objects.refund(payment, amount, self._now(), reason=reason, metadata=metadata)
+        payment.refunds.append(refund)
+        self.refund_log.append(RefundRecord(copy.deepcopy(refund), session_id, origin, request))
+        if origin is RefundOrigin.API:
+            self.refund_calls += 1
+        event = self._emit("charge.refunded", objects.charge(payment), request=request)
+        return refund, event
 
     def open_dispute(self, session_id: str) -> dict[str, Any]:
         payment = self._paid(session_id)
@@ -153,6 +276,13 @@ class SandboxState:
             raise ValueError(f"the charge of {session_id} has no open dispute")
         payment.dispute = objects.closed_dispute(payment.dispute, won=won)
         return self._emit("charge.dispute.closed", payment.dispute)
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run expiry timers and webhook deliveries on `loop` (a server's, on its own thread),
+        whatever thread calls the lifecycle methods."""
+        self._expiry.attach(loop)
+        if self.deliverer is not None:
+            self.deliverer.attach(loop)
 
     def add_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Store an event built elsewhere (by hand, in a test) so that GET /v1/events lists it.
@@ -208,7 +338,8 @@ class SandboxState:
                 await self.deliverer.settled()
 
     async def close(self) -> None:
-        """Cancel pending bank debits and deliveries (the server is stopping)."""
+        """Cancel pending bank debits, expiry timers and deliveries (the server is stopping)."""
+        self._expiry.close()
         timers = list(self._timers)
         for task in timers:
             task.cancel()
@@ -236,6 +367,32 @@ class SandboxState:
             raise ValueError(f"checkout.session {session_id} has no bank debit pending")
         return session
 
+    def _open_until(self, session_id: str) -> int | None:
+        session = self.sessions.get(session_id)
+        if session is None or session["status"] != "open":
+            return None
+        return int(session["expires_at"])
+
+    def _refundable(self, session_id: str) -> objects.Payment:
+        session = self._session(session_id, status="complete")
+        payment = self.payments[session_id]
+        if session["payment_status"] != "paid":
+            raise Refusal(
+                invalid(
+                    f"This PaymentIntent ({payment.payment_intent}) does not have a successful "
+                    "charge to refund.",
+                    param="payment_intent",
+                )
+            )
+        if payment.dispute is not None and payment.dispute["status"] != "won":
+            raise Refusal(
+                invalid(
+                    f"Charge {payment.charge} has been charged back; cannot issue a refund.",
+                    code="charge_disputed",
+                )
+            )
+        return payment
+
     def _paid(self, session_id: str) -> objects.Payment:
         session = self._session(session_id, status="complete")
         if session["payment_status"] != "paid":
@@ -243,10 +400,19 @@ class SandboxState:
         return self.payments[session_id]
 
     def _emit(
-        self, event_type: str, obj: dict[str, Any], *, by_api_request: bool = False
+        self, event_type: str, obj: dict[str, Any], *, request: RequestRef | None = None
     ) -> dict[str, Any]:
         # Never earlier than the last event: list order and `created` must agree.
         created = max([self._now(), *(int(e.get("created", 0)) for e in self.events[-1:])])
         return self.add_event(
-            objects.event(event_type, obj, created=created, by_api_request=by_api_request)
+            objects.event(
+                event_type, obj, created=created, api_version=self.api_version, request=request
+            )
         )
+
+
+def _money(amount: int, currency: str) -> str:
+    """How Stripe writes an amount in its error messages: 250000 usd -> "$2,500.00"."""
+    if currency.lower() == "usd":
+        return f"${amount / 100:,.2f}"
+    return f"{amount / 100:,.2f} {currency.upper()}"

@@ -49,9 +49,8 @@ def state(served: Served) -> SandboxState:
     return served.state
 
 
-@pytest.fixture
-def make_client(served: Served, io_loop: tornado.ioloop.IOLoop) -> Iterator[MakeClient]:
-    """Builds SDK clients the way the service does; closes them after the test."""
+def _clients(url: str, io_loop: tornado.ioloop.IOLoop) -> Iterator[MakeClient]:
+    """Builds SDK clients the way the service does, against `url`; closes them after."""
     made: list[stripe.HTTPXClient] = []
 
     def make(key: str = KEY, *, timeout: float = 5, retries: int = 0) -> stripe.StripeClient:
@@ -62,12 +61,26 @@ def make_client(served: Served, io_loop: tornado.ioloop.IOLoop) -> Iterator[Make
             key,
             http_client=http,
             max_network_retries=retries,
-            base_addresses=cast(Any, {"api": served.url}),
+            base_addresses=cast(Any, {"api": url}),
         )
 
     yield make
     for http in made:
         io_loop.run_sync(http.close_async)
+
+
+@pytest.fixture
+def make_client(served: Served, io_loop: tornado.ioloop.IOLoop) -> Iterator[MakeClient]:
+    """SDK clients of the stand-in served by `served`."""
+    yield from _clients(served.url, io_loop)
+
+
+@pytest.fixture
+def make_hooked_client(
+    with_webhooks: WithWebhooks, io_loop: tornado.ioloop.IOLoop
+) -> Iterator[MakeClient]:
+    """SDK clients of the stand-in that delivers webhooks (`with_webhooks`)."""
+    yield from _clients(with_webhooks.url, io_loop)
 
 
 class _ReceiverHandler(tornado.web.RequestHandler):

@@ -169,7 +169,7 @@ async def test_bank_debit_settles_or_fails_later(
                 state.async_payment_failed(session_id), "checkout.session.async_payment_failed"
             )
             assert failed["payment_status"] == "unpaid"
-            with pytest.raises(ValueError, match="not paid"):
+            with pytest.raises(ValueError, match="does not have a successful charge"):
                 state.refund(session_id)
         assert state.sessions[session_id]["payment_intent"] == completed["payment_intent"]
         with pytest.raises(ValueError, match="no bank debit pending"):

@@ -172,7 +172,7 @@ async def test_expired_and_unknown_sessions_show_a_page_without_buttons(
     assert types(state) == ["checkout.session.expired"]
 
     overdue = open_session(state, "proj_overdue")
-    state.sessions[overdue]["expires_at"] = int(time.time()) - 1
+    state.set_expires_at(overdue, time.time() - 1)
     page = (await get(browser_like, f"{with_webhooks.url}/c/pay/{overdue}")).body.decode()
     assert "This checkout has expired" in page
     assert types(state) == ["checkout.session.expired"] * 2

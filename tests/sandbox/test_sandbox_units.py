@@ -119,6 +119,7 @@ def test_fault_plan_error_types_and_reset() -> None:
 
 def test_python_m_sandbox_serves_and_stops() -> None:
     command = [sys.executable, "-m", "sandbox", "--port", "0", "--api-key", "sk_test_cli0000"]
+    command += ["--api-version", "2025-03-31.basil"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
@@ -128,6 +129,7 @@ def test_python_m_sandbox_serves_and_stops() -> None:
             auth = {"Authorization": "Bearer sk_test_cli0000"}
             response = httpx.get(f"{url}/v1/events", headers=auth, timeout=5)
             assert response.json()["object"] == "list"
+            assert response.headers["Stripe-Version"] == "2025-03-31.basil"
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=10) == 0
