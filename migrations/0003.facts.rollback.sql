@@ -6,6 +6,16 @@ DROP FUNCTION apply_stripe_fact(text, text, timestamptz, boolean, timestamptz, t
                                 text, smallint, bigint, bigint, timestamptz, text, text, text);
 DROP FUNCTION settle_project_status(text, text, text, text, text);
 DROP FUNCTION derive_project_payment(text);
+DROP FUNCTION session_payment_statuses(text);
+DROP TABLE reconcile_sweeps;
+DROP TABLE stripe_actions;
+ALTER TABLE payment_audit DROP CONSTRAINT payment_audit_cause_event_check;
+ALTER TABLE payment_audit ADD CONSTRAINT payment_audit_check
+    CHECK ((cause = 'stripe_event') = (cause_event_id IS NOT NULL));
+ALTER TABLE payment_audit DROP CONSTRAINT payment_audit_cause_check;
+ALTER TABLE payment_audit ADD CONSTRAINT payment_audit_cause_check
+    CHECK (cause IN ('stripe_event', 'api_checkout', 'api_confirmation'));
+ALTER TABLE payment_audit DROP COLUMN payment_intent_id;
 DROP TABLE stripe_facts;
 DROP TABLE checkout_sessions;
 ALTER TABLE stripe_events DROP CONSTRAINT stripe_events_outcome_check;

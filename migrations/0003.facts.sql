@@ -7,6 +7,12 @@
 -- derive_project_payment(), whatever order the facts arrived in. A fact that names an object
 -- the service does not know yet (a refund before its payment, a session not stored yet) waits
 -- in stripe_facts and counts as soon as that object becomes known.
+--
+-- One payment per project: whenever more than one of a project's sessions holds money, every
+-- one but the kept payment is owed a full refund; that, and the expiry of a session made while
+-- the project came to hold money, go to stripe_actions in the transaction that revealed them,
+-- and stay there until Stripe confirms them. reconcile_sweeps is where serve's own reconcile
+-- sweep got to.
 -- depends: 0002.security
 
 -- The checkout sessions the service itself created, per project. Only these count: a
@@ -106,14 +112,60 @@ SELECT 'dispute', 'legacy_' || project_id, payment_intent_id, 'open', 1, '-infin
   FROM projects
  WHERE status = 'disputed' AND payment_intent_id IS NOT NULL AND checkout_session_id IS NOT NULL;
 
--- THE derivation of a project's payment status from its facts: SPEC "POST /webhooks/stripe",
--- the two rule lists, in one place. Every path that changes a status (webhook, reconcile,
--- success-page confirmation, checkout) calls it through apply_stripe_fact() or
--- store_checkout_session(). service/payments/derivation.py states the same rules in Python;
--- tests/test_derivation.py checks the two against each other over generated fact sets.
--- Returns the status, the session it comes from and that session's payment intent.
-CREATE FUNCTION derive_project_payment(p_project_id text)
-RETURNS TABLE (status text, session_id text, payment_intent_id text)
+CREATE TABLE stripe_actions (
+    action_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- refund_duplicate: POST /v1/refunds for object_id (a payment intent), reason duplicate;
+    -- expire_session: POST /v1/checkout/sessions/{object_id}/expire.
+    kind            text NOT NULL CHECK (kind IN ('refund_duplicate', 'expire_session')),
+    object_id       text NOT NULL,
+    project_id      text NOT NULL REFERENCES projects (project_id),
+    -- Derived from the object, so that no retry, replica or delivery order can ever make
+    -- Stripe act twice.
+    idempotency_key text NOT NULL UNIQUE,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    attempts        integer NOT NULL DEFAULT 0,
+    last_attempt_at timestamptz,
+    -- Why the last attempt failed, in the service's words (never Stripe's message).
+    last_error      text,
+    -- When Stripe confirmed it, and what it made (re_… for a refund).
+    confirmed_at    timestamptz,
+    stripe_result   text,
+    UNIQUE (kind, object_id)
+);
+
+-- The sweep and each sender look for what is still owed.
+CREATE INDEX stripe_actions_owed_idx ON stripe_actions (project_id) WHERE confirmed_at IS NULL;
+
+-- Audit rows for duplicate refunds name the payment they refund.
+ALTER TABLE payment_audit ADD COLUMN payment_intent_id text;
+-- duplicate_payment: a duplicate's refund became owed, in the transaction of the event (if
+-- any) that revealed it; a stripe_event row always names its event, an API row never does.
+ALTER TABLE payment_audit DROP CONSTRAINT payment_audit_cause_check;
+ALTER TABLE payment_audit ADD CONSTRAINT payment_audit_cause_check
+    CHECK (cause IN ('stripe_event', 'api_checkout', 'api_confirmation', 'duplicate_payment'));
+ALTER TABLE payment_audit DROP CONSTRAINT payment_audit_check;
+ALTER TABLE payment_audit ADD CONSTRAINT payment_audit_cause_event_check
+    CHECK ((cause <> 'stripe_event' OR cause_event_id IS NOT NULL)
+           AND (cause NOT IN ('api_checkout', 'api_confirmation') OR cause_event_id IS NULL));
+
+-- Where the sweep got to: one row per sweep (there is one, 'reconcile').
+CREATE TABLE reconcile_sweeps (
+    sweep      text PRIMARY KEY,
+    swept_to   timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- THE derivation of a payment status from facts: SPEC "POST /webhooks/stripe", the two rule
+-- lists, in one place. Every path that changes a status (webhook, reconcile, success-page
+-- confirmation, checkout) calls it through apply_stripe_fact() or store_checkout_session().
+-- service/payments/derivation.py states the same rules in Python; tests/test_derivation.py
+-- checks the two against each other over generated fact sets.
+--
+-- First each of the project's sessions: its status, its payment intent, and when Stripe
+-- created its paid fact (paid_at; paid_event_at when an event, not a read, told it).
+CREATE FUNCTION session_payment_statuses(p_project_id text)
+RETURNS TABLE (session_id text, status text, payment_intent_id text, paid_at timestamptz,
+               paid_event_at timestamptz)
 LANGUAGE sql STABLE
 AS $$
 WITH sessions AS (
@@ -161,8 +213,8 @@ WITH sessions AS (
                     FROM stripe_facts f
                    WHERE f.object_kind = 'dispute' AND f.payment_intent_id = s.payment_intent_id
                    GROUP BY f.object_id) d) disputes ON true
-), statuses AS (
-    SELECT w.session_id, w.payment_intent_id,
+)
+    SELECT w.session_id,
            CASE
                WHEN w.fully_refunded OR w.dispute_lost THEN 'refunded'
                WHEN w.dispute_open THEN 'disputed'
@@ -172,10 +224,23 @@ WITH sessions AS (
                WHEN w.state = 'expired' THEN 'expired'
                ELSE 'pending'
            END AS status,
-           coalesce(w.paid_event_at, w.proof_at, w.paid_any_at) AS paid_at
-      FROM with_payment w
+           w.payment_intent_id,
+           coalesce(w.paid_event_at, w.proof_at, w.paid_any_at) AS paid_at,
+           w.paid_event_at
+      FROM with_payment w;
+$$;
+
+-- Then the project: returns its status, the session it comes from and that session's payment
+-- intent, and how many of its sessions hold money (more than one: duplicates).
+CREATE FUNCTION derive_project_payment(p_project_id text)
+RETURNS TABLE (status text, session_id text, payment_intent_id text, holding bigint)
+LANGUAGE sql STABLE
+AS $$
+WITH statuses AS (
+    SELECT * FROM session_payment_statuses(p_project_id)
 )
-SELECT r.status, r.session_id, r.payment_intent_id
+SELECT r.status, r.session_id, r.payment_intent_id,
+       (SELECT count(*) FROM statuses st WHERE st.status IN ('paid', 'disputed')) AS holding
   FROM (
       -- 1. Money held: the kept payment's session, whose paid fact Stripe created first.
       (SELECT st.status, st.session_id, st.payment_intent_id, 1 AS rule
@@ -210,17 +275,26 @@ SELECT r.status, r.session_id, r.payment_intent_id
 $$;
 
 -- Re-derives a project's status (its row locked by the caller) and, when it changed, stores it
--- with one audit row. Returns the status before and after.
+-- with one audit row. Every other session of it that holds money is a duplicate of the kept
+-- payment: its full refund becomes owed (stripe_actions, once per payment intent) with an
+-- audit row of cause duplicate_payment. A duplicate is only named once both its own payment and
+-- the kept one are known from Stripe's events (a read of a session, or a refund or dispute
+-- standing in for its payment, dates it only roughly), so the same payment is kept whatever
+-- the order. Returns the status before and after, and how many actions became owed.
 CREATE FUNCTION settle_project_status(p_project_id text, p_cause text, p_cause_event_id text,
                                       p_request_id text, p_actor text,
-                                      OUT from_status text, OUT to_status text)
+                                      OUT from_status text, OUT to_status text,
+                                      OUT new_actions integer)
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_payment_intent text;
+    v_kept           text;
+    v_holding        bigint;
 BEGIN
     SELECT p.status INTO from_status FROM projects p WHERE p.project_id = p_project_id;
-    SELECT d.status, d.payment_intent_id INTO to_status, v_payment_intent
+    SELECT d.status, d.payment_intent_id, d.session_id, d.holding
+      INTO to_status, v_payment_intent, v_kept, v_holding
       FROM derive_project_payment(p_project_id) d;
     IF to_status IS DISTINCT FROM from_status THEN
         UPDATE projects
@@ -228,16 +302,42 @@ BEGIN
                payment_intent_id = coalesce(v_payment_intent, projects.payment_intent_id),
                updated_at = now()
          WHERE project_id = p_project_id;
-        -- Last: the audit insert's trigger takes the hash chain's head, held to commit.
-        INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
-                                   request_id, actor)
-        VALUES (p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id,
-                p_actor);
     ELSIF v_payment_intent IS NOT NULL THEN
         UPDATE projects SET payment_intent_id = v_payment_intent
          WHERE project_id = p_project_id
            AND payment_intent_id IS DISTINCT FROM v_payment_intent;
     END IF;
+    WITH duplicates AS (
+        SELECT s.payment_intent_id
+          FROM session_payment_statuses(p_project_id) s
+         WHERE v_holding > 1  -- the common case, one payment, reads no further
+           AND s.status IN ('paid', 'disputed')
+           AND s.session_id <> v_kept
+           AND s.payment_intent_id IS NOT NULL
+           AND s.paid_event_at IS NOT NULL
+           AND EXISTS (SELECT 1 FROM session_payment_statuses(p_project_id) k
+                        WHERE k.session_id = v_kept AND k.paid_event_at IS NOT NULL)
+    ), owed AS (
+        INSERT INTO stripe_actions (kind, object_id, project_id, idempotency_key)
+        SELECT 'refund_duplicate', d.payment_intent_id, p_project_id,
+               'refund-duplicate-' || d.payment_intent_id
+          FROM duplicates d
+        ON CONFLICT (kind, object_id) DO NOTHING
+        RETURNING object_id
+    ), audited AS (
+        -- Last: the audit insert's trigger takes the hash chain's head, held to commit.
+        INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
+                                   request_id, actor, payment_intent_id)
+        SELECT p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id,
+               p_actor, NULL
+         WHERE to_status IS DISTINCT FROM from_status
+        UNION ALL
+        SELECT p_project_id, to_status, to_status, 'duplicate_payment', p_cause_event_id,
+               p_request_id, p_actor, o.object_id
+          FROM owed o
+        RETURNING cause
+    )
+    SELECT count(*) FILTER (WHERE cause = 'duplicate_payment') INTO new_actions FROM audited;
 END;
 $$;
 
@@ -257,7 +357,7 @@ CREATE FUNCTION apply_stripe_fact(
     p_amount_refunded bigint, p_fact_created_at timestamptz, p_cause text, p_request_id text,
     p_actor text)
 RETURNS TABLE (duplicate boolean, outcome text, project_id text, from_status text,
-               to_status text)
+               to_status text, new_actions integer)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -265,6 +365,7 @@ DECLARE
     v_from     text;
     v_to       text;
     v_outcome  text;
+    v_actions  integer := 0;
 BEGIN
     IF p_event_id IS NOT NULL THEN
         -- A concurrent delivery of the same id waits here until the first commits.
@@ -287,7 +388,7 @@ BEGIN
     IF NOT FOUND THEN
         -- This event's fact (or this very read) is already stored: nothing new to settle.
         RETURN QUERY SELECT p_event_id IS NOT NULL, 'unchanged'::text, NULL::text, NULL::text,
-                            NULL::text;
+                            NULL::text, 0;
         RETURN;
     END IF;
 
@@ -309,7 +410,7 @@ BEGIN
         v_outcome := 'unattributed';
     ELSE
         PERFORM 1 FROM projects p WHERE p.project_id = v_project FOR UPDATE;
-        SELECT s.from_status, s.to_status INTO v_from, v_to
+        SELECT s.from_status, s.to_status, s.new_actions INTO v_from, v_to, v_actions
           FROM settle_project_status(
                    v_project,
                    CASE WHEN p_event_id IS NULL THEN p_cause ELSE 'stripe_event' END,
@@ -321,7 +422,7 @@ BEGIN
            SET outcome = v_outcome, project_id = v_project, applied_at = clock_timestamp()
          WHERE e.event_id = p_event_id;
     END IF;
-    RETURN QUERY SELECT false, v_outcome, v_project, v_from, v_to;
+    RETURN QUERY SELECT false, v_outcome, v_project, v_from, v_to, v_actions;
 END;
 $$;
 
@@ -331,25 +432,27 @@ $$;
 -- Only the caller that still holds the unstored attempt stores (stored = false otherwise).
 -- While another session of the project holds money or awaits a delayed payment, the new
 -- session is recorded as the service's (a payment on it is a duplicate) but not made current,
--- and refused is true.
+-- its expiry in Stripe becomes owed, and refused is true.
 CREATE FUNCTION store_checkout_session(
     p_project_id text, p_idempotency_key text, p_session_id text, p_checkout_url text,
     p_expires_at timestamptz, p_amount_total bigint, p_currency text, p_request_id text,
     p_actor text)
-RETURNS TABLE (stored boolean, refused boolean, from_status text, to_status text)
+RETURNS TABLE (stored boolean, refused boolean, from_status text, to_status text,
+               new_actions integer)
 LANGUAGE plpgsql
 AS $$
 DECLARE
     v_current text;
     v_from    text;
     v_to      text;
+    v_actions integer;
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended(p_project_id, 4711));
     PERFORM 1 FROM checkout_attempts a
      WHERE a.project_id = p_project_id AND a.idempotency_key = p_idempotency_key
        AND a.session_id IS NULL;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT false, false, NULL::text, NULL::text;
+        RETURN QUERY SELECT false, false, NULL::text, NULL::text, 0;
         RETURN;
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(p_session_id, 4712));
@@ -368,10 +471,13 @@ BEGIN
     UPDATE checkout_attempts a SET session_id = p_session_id, lease_until = now()
      WHERE a.project_id = p_project_id AND a.idempotency_key = p_idempotency_key;
     IF v_current IN ('paid', 'processing', 'disputed') THEN
-        SELECT s.from_status, s.to_status INTO v_from, v_to
+        INSERT INTO stripe_actions (kind, object_id, project_id, idempotency_key)
+        VALUES ('expire_session', p_session_id, p_project_id, 'expire-' || p_session_id)
+        ON CONFLICT (kind, object_id) DO NOTHING;
+        SELECT s.from_status, s.to_status, s.new_actions INTO v_from, v_to, v_actions
           FROM settle_project_status(p_project_id, 'api_checkout', NULL, p_request_id,
                                      p_actor) s;
-        RETURN QUERY SELECT true, true, v_from, v_to;
+        RETURN QUERY SELECT true, true, v_from, v_to, v_actions + 1;
         RETURN;
     END IF;
     UPDATE projects p
@@ -387,11 +493,12 @@ BEGIN
         SELECT p.project_id, NULL, p.status, 'api_checkout', p_request_id, p_actor
           FROM projects p WHERE p.project_id = p_project_id
         RETURNING payment_audit.to_status INTO v_to;
-        RETURN QUERY SELECT true, v_to IN ('paid', 'processing', 'disputed'), NULL::text, v_to;
+        RETURN QUERY SELECT true, v_to IN ('paid', 'processing', 'disputed'), NULL::text, v_to, 0;
         RETURN;
     END IF;
-    SELECT s.from_status, s.to_status INTO v_from, v_to
+    SELECT s.from_status, s.to_status, s.new_actions INTO v_from, v_to, v_actions
       FROM settle_project_status(p_project_id, 'api_checkout', NULL, p_request_id, p_actor) s;
-    RETURN QUERY SELECT true, v_to IN ('paid', 'processing', 'disputed'), v_from, v_to;
+    RETURN QUERY SELECT true, v_to IN ('paid', 'processing', 'disputed'), v_from, v_to,
+                        v_actions;
 END;
 $$;

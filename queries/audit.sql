@@ -5,7 +5,8 @@
 
 -- name: list-project-history(project_id)
 -- A project's status changes, oldest first. Uses payment_audit_project_id_idx.
-SELECT audit_id, project_id, from_status, to_status, cause, cause_event_id, request_id,
+SELECT audit_id, project_id, from_status, to_status, cause, cause_event_id, payment_intent_id,
+       request_id,
        actor, changed_at
   FROM payment_audit
  WHERE project_id = :project_id

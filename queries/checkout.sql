@@ -48,7 +48,8 @@ DELETE FROM checkout_attempts
 -- (creating the project on its first checkout), marks the attempt stored and settles the
 -- status with its audit row, in one statement (store_checkout_session() in
 -- migrations/0003.facts.sql). stored = false when the attempt is no longer this caller's;
--- refused = true when the project holds money or awaits a delayed payment.
-SELECT stored, refused, from_status, to_status
+-- refused = true when the project holds money or awaits a delayed payment (the new session's
+-- expiry is then owed to Stripe: new_actions counts what became owed).
+SELECT stored, refused, from_status, to_status, new_actions
   FROM store_checkout_session(:project_id, :idempotency_key, :session_id, :checkout_url,
                               :expires_at, :amount_total, :currency, :request_id, :actor);

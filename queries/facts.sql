@@ -8,8 +8,9 @@
 -- finds the project whose session or payment it is, locks that project's row, re-derives its
 -- status and, when it changed, writes it with one audit row; all in the caller's statement,
 -- which PostgreSQL commits atomically. Returns duplicate, outcome (applied, unchanged,
--- unattributed), project_id, from_status, to_status.
-SELECT duplicate, outcome, project_id, from_status, to_status
+-- unattributed), project_id, from_status, to_status, and new_actions: the duplicate payments'
+-- refunds it made owed (sent after the commit, service/payments/outbox.py).
+SELECT duplicate, outcome, project_id, from_status, to_status, new_actions
   FROM apply_stripe_fact(:event_id, :event_type, :event_created_at, :livemode, :received_at,
                          :object_kind, :object_id, :payment_intent_id, :state, :stage,
                          :amount, :amount_refunded, :fact_created_at, :cause, :request_id,

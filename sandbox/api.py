@@ -72,7 +72,13 @@ class StripeHandler(tornado.web.RequestHandler):
         self.params = self._read_params()
         key = self.request.headers.get("Idempotency-Key")
         self.state.requests.append(
-            RecordedRequest(self.request.method or "", self.request.path, self.params, key)
+            RecordedRequest(
+                self.request.method or "",
+                self.request.path,
+                self.params,
+                key,
+                self.request.headers.get("Stripe-Version"),
+            )
         )
         # Sessions past their expires_at expire before anything is answered, so no caller
         # sees one open a second late (the timer may not have fired yet).

@@ -36,6 +36,7 @@ class RecordedRequest:
     path: str
     params: dict[str, str]
     idempotency_key: str | None
+    stripe_version: str | None = None  # the Stripe-Version the request asked for
 
 
 class RefundOrigin(StrEnum):

@@ -30,6 +30,7 @@ from service.handlers import (
     log_request,
 )
 from service.metrics import Metrics, multiprocess_dir, serve_metrics
+from service.payments.sweep import Sweeper
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
 log = logging.getLogger("service.app")
@@ -99,6 +100,24 @@ def start_metrics(settings: Settings, registry: CollectorRegistry | None) -> Non
         raise
 
 
+def _start_sweeps(ctx: AppContext, stopping: asyncio.Event) -> asyncio.Task[None] | None:
+    """serve's own reconcile sweep, unless RECONCILE_INTERVAL_MINUTES=0."""
+    if ctx.settings.reconcile_interval_minutes <= 0:
+        return None
+    sweeper = Sweeper(ctx.pool, ctx.queries, ctx.gateway, ctx.settings, ctx.metrics, ctx.outbox)
+    return asyncio.get_running_loop().create_task(sweeper.run_forever(stopping))
+
+
+async def _stop_background(ctx: AppContext, sweeps: asyncio.Task[None] | None) -> None:
+    if sweeps is not None:
+        sweeps.cancel()
+        await asyncio.gather(sweeps, return_exceptions=True)
+    try:  # what the last webhooks made owed; the next sweep sends what is left
+        await asyncio.wait_for(ctx.outbox.drain(), 5.0)
+    except TimeoutError:
+        log.warning("owed Stripe actions still being sent at stop; the next sweep retries them")
+
+
 async def serve(settings: Settings, sockets: list[socket.socket] | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop accepting, finish in-flight requests, close.
 
@@ -135,6 +154,8 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         in_flight=InFlight(),
     )
     await db.warn_if_privileged(pool, queries)
+    stopping = asyncio.Event()
+    sweeps = _start_sweeps(ctx, stopping)
     metrics.observe_pool(pool)
     pool_sampler = tornado.ioloop.PeriodicCallback(
         lambda: metrics.observe_pool(pool), POOL_SAMPLE_MILLISECONDS
@@ -167,6 +188,8 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     except TimeoutError:
         log.warning("in-flight requests did not finish in time")
     await server.close_all_connections()
+    stopping.set()
+    await _stop_background(ctx, sweeps)
     pool_sampler.stop()
     await http.close_async()  # type: ignore[no-untyped-call]
     await ctx.auth.close()

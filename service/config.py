@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import stripe
 from dotenv import dotenv_values
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError
@@ -29,6 +30,8 @@ _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 _PRICE_ID = re.compile(r"^price_[A-Za-z0-9]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Stripe's API versions: 2026-10-28.endive, 2024-06-20.
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[a-z]+)?$")
 # A PostgreSQL role name the migration can quote safely and an operator can type.
 _ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -58,6 +61,9 @@ EXPECTED = {
     "WEB_CONCURRENCY": "a whole number of processes, 1 to 64",
     "EVENT_LOOP": "one of " + ", ".join(EVENT_LOOPS),
     "LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
+    "STRIPE_API_VERSION": "a Stripe API version like 2026-10-28.endive",
+    "DUPLICATE_PAYMENT_REFUNDS": "on or off",
+    "RECONCILE_INTERVAL_MINUTES": "minutes, 0 (off) to 1440; fractions allowed",
 }
 NOT_SET = "not set"
 NOT_VALID = "not valid"
@@ -119,6 +125,12 @@ class Settings:
     # `migrate` connects with this (the tables' owner); serve and reconcile never do.
     database_migrate_url: str | None = field(default=None, repr=False)
     db_app_role: str = "payment_app"
+    # The Stripe API version every call pins (the SDK's own unless STRIPE_API_VERSION says).
+    stripe_api_version: str = stripe.api_version
+    # Refund every duplicate payment (off: record and alert only).
+    duplicate_payment_refunds: bool = True
+    # serve's own reconcile sweep, one replica at a time; 0 turns it off.
+    reconcile_interval_minutes: float = 10.0
 
     @property
     def stripe_livemode(self) -> bool:
@@ -191,7 +203,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     metrics_port = env.int("METRICS_PORT", None, validate=Range(min=1, max=65535))
     metrics_host = env.str("METRICS_HOST", "127.0.0.1")
     app_role = env.str("DB_APP_ROLE", "payment_app", validate=_matches(_ROLE_NAME, "a role name"))
-    auth = _read_auth(env)
+    auth, healing = _read_auth(env), _read_healing(env)
     confirm_interval = env.float(
         "STRIPE_CONFIRM_INTERVAL_SECONDS", 5.0, validate=Range(min=0, max=3600)
     )
@@ -254,6 +266,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         metrics_host=metrics_host,
         event_loop=event_loop,
         **auth,
+        **healing,
         database_migrate_url=migrate_url or None,
         db_app_role=app_role,
     )
@@ -285,6 +298,22 @@ def _database_urls(
         required=purpose != "migrate" or not migrate_url,
     )
     return database_url, migrate_url
+
+
+def _read_healing(env: Env) -> dict[str, Any]:
+    """The API version, duplicate refunds and the sweep, as Settings fields."""
+    return {
+        "stripe_api_version": env.str(
+            "STRIPE_API_VERSION", stripe.api_version, validate=_matches(_API_VERSION, "a version")
+        ),
+        "duplicate_payment_refunds": env.str(
+            "DUPLICATE_PAYMENT_REFUNDS", "on", validate=OneOf(("on", "off"))
+        )
+        == "on",
+        "reconcile_interval_minutes": env.float(
+            "RECONCILE_INTERVAL_MINUTES", 10.0, validate=Range(min=0, max=1440)
+        ),
+    }
 
 
 def _read_auth(env: Env) -> dict[str, Any]:

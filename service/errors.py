@@ -46,9 +46,12 @@ class StripeFailed(PaymentError):
     acted, so a retry must re-send the same idempotency key rather than start afresh.
     """
 
-    def __init__(self, message: str, *, ambiguous: bool = False) -> None:
+    def __init__(self, message: str, *, ambiguous: bool = False, code: str | None = None) -> None:
         super().__init__(message)
         self.ambiguous = ambiguous
+        # Stripe's error code (never its message), for the callers that act on one:
+        # idempotency_key_in_use, charge_already_refunded.
+        self.code = code
 
 
 class CheckoutBusy(PaymentError):

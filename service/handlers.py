@@ -36,6 +36,8 @@ from service.errors import (
 )
 from service.logs import actor_var, request_id_from, request_id_var
 from service.metrics import Metrics
+from service.payments.events import ApiVersionWatch
+from service.payments.outbox import Outbox
 from service.stripe_gateway import StripeGateway
 
 log = logging.getLogger("service.http")
@@ -82,6 +84,16 @@ class AppContext:
     metrics: Metrics
     auth: Authenticator
     in_flight: InFlight = field(default_factory=InFlight)
+    # What the service owes Stripe, sent after each commit that made it owed.
+    outbox: Outbox = field(init=False)
+
+    api_versions: ApiVersionWatch = field(init=False)
+
+    def __post_init__(self) -> None:
+        outbox = Outbox(self.pool, self.queries, self.gateway, self.settings, self.metrics)
+        object.__setattr__(self, "outbox", outbox)  # frozen: set once, here
+        versions = ApiVersionWatch(self.settings.stripe_api_version)
+        object.__setattr__(self, "api_versions", versions)
 
 
 _STATUS: tuple[tuple[type[PaymentError], int], ...] = (
@@ -280,6 +292,7 @@ class CheckoutHandler(BodyHandler):
                 self.ctx.gateway,
                 self.ctx.settings,
                 self.authorize(payments.validate_project_id(data["project_id"])),
+                self.ctx.outbox,
             )
         except (StripeFailed, DatabaseUnavailable, CheckoutBusy):
             self.ctx.metrics.checkout_sessions.labels("failed").inc()
@@ -314,11 +327,13 @@ class StripeWebhookHandler(BodyHandler):
                 self.body(),
                 self.request.headers.get("Stripe-Signature"),
                 self.received_at,
+                self.ctx.outbox,
             )
         except (InvalidWebhook, PayloadTooLarge):
             self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
             raise
         self.ctx.metrics.webhook_events.labels(result.event_type, str(result.outcome)).inc()
+        self.ctx.api_versions.note(result.api_version)
         self.render_json(dict(payments.event_summary(result)))
 
 

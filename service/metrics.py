@@ -48,6 +48,31 @@ class Metrics:
             ["type", "outcome"],
             registry=registry,
         )
+        self.duplicate_refunds = Counter(
+            "payment_duplicate_refunds_total",
+            "Refunds of duplicate payments by result (confirmed by Stripe, failed and owed "
+            "still, disabled: DUPLICATE_PAYMENT_REFUNDS=off).",
+            ["result"],
+            registry=registry,
+        )
+        self.session_expiries = Counter(
+            "payment_session_expiries_total",
+            "Expiries of superseded checkout sessions sent to Stripe, by result.",
+            ["result"],
+            registry=registry,
+        )
+        self.sweeps = Counter(
+            "payment_reconcile_sweeps_total",
+            "serve's own reconcile sweeps by result (ok, failed, skipped: another replica's "
+            "turn, off: the key may not list events).",
+            ["result"],
+            registry=registry,
+        )
+        self.sweep_applied = Counter(
+            "payment_reconcile_applied_events_total",
+            "Events a sweep found missed and applied.",
+            registry=registry,
+        )
         self.checkout_sessions = Counter(
             "payment_checkout_sessions_total",
             "Checkouts answered: a session created in Stripe, an open one reused, or failed.",

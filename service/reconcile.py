@@ -1,15 +1,15 @@
 """`python -m service reconcile`: apply the events whose webhooks never arrived.
 
-Lists recent events of the handled types from Stripe's Events API and feeds each one the
-database has not recorded through `payments.apply_event`, the webhook's own code path,
-oldest first. Running it twice changes nothing the second time.
+Lists recent events of the handled types from Stripe's Events API and feeds each one
+through `payments.apply_event`, the webhook's own code path, page by page as Stripe lists
+them: the status is a function of the facts, so no order is needed. Running it twice
+changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -21,6 +21,7 @@ from service.errors import InvalidWebhook
 from service.payments import apply_event
 from service.payments.facts import FACT_TYPES
 from service.payments.model import Outcome
+from service.payments.outbox import Outbox
 from service.stripe_gateway import StripeGateway
 from service.webhook_events import event_from_data
 
@@ -75,63 +76,63 @@ async def reconcile(
     *,
     livemode: bool,
     dry_run: bool = False,
-    progress: TextIO = sys.stderr,
+    progress: TextIO | None = sys.stderr,
+    outbox: Outbox | None = None,
 ) -> Summary:
+    """Apply the window's events page by page, as Stripe lists them (newest first), in
+    constant memory: the status does not depend on the order the facts arrive in."""
     since = datetime.now(UTC) - window
     params = {
         "created": {"gte": int(since.timestamp())},
         "types": sorted(FACT_TYPES),
         "limit": PAGE_SIZE,
     }
-    listed = await _listed_oldest_first(gateway, params, progress)
-    print(
-        f"reconcile: {len(listed)} events since {since:%Y-%m-%d %H:%M} UTC; applying the ones "
-        "not recorded, oldest first",
-        file=progress,
-        flush=True,
-    )
-
+    _say(progress, f"reconcile: events since {since:%Y-%m-%d %H:%M} UTC, a page at a time")
     summary = Summary()
-    last_report = time.monotonic()
-    for data in listed:
+    async for data in gateway.list_events(params):
         summary.seen += 1
-        try:
-            event = event_from_data(data)
-        except InvalidWebhook:
-            summary.malformed += 1
-            continue
-        if dry_run:
-            async with pool.acquire() as conn:
-                known = await queries.get_event(conn, event_id=event.event_id)
-            if known is None:
-                summary.would_apply.append(event.event_id)
-            else:
-                summary.already_recorded += 1
-        else:
-            result = await apply_event(pool, queries, event, datetime.now(UTC), livemode=livemode)
-            if result.outcome is Outcome.DUPLICATE:
-                summary.already_recorded += 1
-            elif result.outcome is Outcome.APPLIED:
-                summary.applied += 1
-            elif result.outcome is Outcome.UNCHANGED:
-                summary.unchanged += 1
-            else:
-                summary.ignored += 1
-        if summary.seen % PAGE_SIZE == 0 or time.monotonic() - last_report > 2.0:
-            print(f"reconcile: {summary.seen}/{len(listed)} events", file=progress, flush=True)
-            last_report = time.monotonic()
+        await _one(pool, queries, data, summary, livemode=livemode, dry_run=dry_run, outbox=outbox)
+        if summary.seen % PAGE_SIZE == 0:  # one line per page Stripe answered
+            _say(progress, f"reconcile: {summary.seen} events so far")
     return summary
 
 
-async def _listed_oldest_first(
-    gateway: StripeGateway, params: dict[str, Any], progress: TextIO
-) -> list[dict[str, Any]]:
-    listed = []
-    async for event in gateway.list_events(params):
-        listed.append(event)
-        if len(listed) % PAGE_SIZE == 0:  # one line per page Stripe answered
-            print(f"reconcile: listed {len(listed)} events…", file=progress, flush=True)
-    # Stripe lists newest first; events are applied in the order they happened.
-    listed.reverse()
-    listed.sort(key=lambda event: event.get("created", 0))
-    return listed
+async def _one(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    data: dict[str, Any],
+    summary: Summary,
+    *,
+    livemode: bool,
+    dry_run: bool,
+    outbox: Outbox | None,
+) -> None:
+    try:
+        event = event_from_data(data)
+    except InvalidWebhook:
+        summary.malformed += 1
+        return
+    if dry_run:
+        async with pool.acquire() as conn:
+            known = await queries.get_event(conn, event_id=event.event_id)
+        if known is None:
+            summary.would_apply.append(event.event_id)
+        else:
+            summary.already_recorded += 1
+        return
+    result = await apply_event(
+        pool, queries, event, datetime.now(UTC), livemode=livemode, outbox=outbox
+    )
+    if result.outcome is Outcome.DUPLICATE:
+        summary.already_recorded += 1
+    elif result.outcome is Outcome.APPLIED:
+        summary.applied += 1
+    elif result.outcome is Outcome.UNCHANGED:
+        summary.unchanged += 1
+    else:
+        summary.ignored += 1
+
+
+def _say(progress: TextIO | None, line: str) -> None:
+    if progress is not None:
+        print(line, file=progress, flush=True)

@@ -32,6 +32,8 @@ class StripeEvent:
     obj: Mapping[str, Any]
     # Set for an event of a Stripe Connect account: another business's, never counted.
     account: str | None = None
+    # The API version Stripe rendered it in (the webhook endpoint's).
+    api_version: str | None = None
 
 
 def verify_signature(
@@ -100,4 +102,5 @@ def event_from_data(data: object) -> StripeEvent:
         livemode=data.get("livemode") is True,
         obj=obj,
         account=account if isinstance(account := data.get("account"), str) and account else None,
+        api_version=version if isinstance(version := data.get("api_version"), str) else None,
     )

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import ServiceClient, event_for, new_id
+from conftest import ServiceClient, StripeStandIn, event_for, new_id
 
+from service import db
 from service.handlers import AppContext
+from service.payments import checkout_params
 
 
 async def history(ctx: AppContext, project_id: str) -> list[dict[str, Any]]:
@@ -78,3 +83,36 @@ async def bring_to(client: ServiceClient, project_id: str, status: str | None) -
         await deliver(client, event_for(name, project, **targeted))
     assert await status_of(client, project_id) == status
     return ids
+
+
+async def two_paid_sessions(
+    client: ServiceClient,
+    ctx: AppContext,
+    stripe_api: StripeStandIn,
+    test_queries: db.Queries,
+    project: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two sessions of the project, both the service's and both paid in Stripe: the checkout's,
+    and one from before this release (two tabs; no checkout now makes a second while the first
+    may be paid), made through the same gateway and registered as the service's. The first is
+    paid 20 s before the second. Returns their completed events, not yet delivered."""
+    first = await checked_out(client, project)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    older = await ctx.gateway.create_checkout_session(
+        checkout_params(ctx.settings, project, expires), new_id("legacy")
+    )
+    async with ctx.pool.acquire() as conn:
+        await test_queries.add_checkout_session(
+            conn, session_id=older.session_id, project_id=project
+        )
+    now = int(time.time())
+    paid_first = copy.deepcopy(stripe_api.state.complete_session(first))
+    paid_second = copy.deepcopy(stripe_api.state.complete_session(older.session_id))
+    paid_first["created"], paid_second["created"] = now - 30, now - 10
+    return paid_first, paid_second
+
+
+def refunds_for(stripe_api: StripeStandIn, project: str) -> list[Any]:
+    return [
+        r for r in stripe_api.state.refund_log if r.refund["metadata"].get("project_id") == project
+    ]

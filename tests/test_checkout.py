@@ -107,7 +107,7 @@ async def test_sixteen_checkouts_against_a_slow_stripe_run_concurrently(
     assert elapsed < 2.5, f"16 checkouts took {elapsed:.2f}s: something blocks the event loop"
 
 
-async def test_a_session_close_to_expiry_is_replaced(
+async def test_a_session_close_to_expiry_is_expired_in_stripe_before_it_is_replaced(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
 ) -> None:
     project = new_id()
@@ -118,8 +118,79 @@ async def test_a_session_close_to_expiry_is_replaced(
         )
     second = (await client.checkout(project)).json()
     assert second["session_id"] != first["session_id"]
+    assert stripe_api.state.sessions[first["session_id"]]["status"] == "expired"
+    calls = [(r.method, r.path) for r in stripe_api.state.requests if r.method == "POST"]
+    expire = ("POST", f"/v1/checkout/sessions/{first['session_id']}/expire")
+    assert calls == [("POST", "/v1/checkout/sessions"), expire, ("POST", "/v1/checkout/sessions")]
     assert await status_of(client, project) == "pending"
-    assert len(await history(ctx, project)) == 1  # pending -> pending is no status change
+    assert [(r["to_status"], r["cause"]) for r in await history(ctx, project)] == [
+        ("pending", "api_checkout"),
+        ("expired", "api_checkout"),  # what Stripe said the old session now is
+        ("pending", "api_checkout"),  # the new one
+    ]
+
+
+@pytest.mark.parametrize(("complete", "expected"), [("paid", "paid"), ("unpaid", "processing")])
+async def test_a_near_expiry_session_already_paid_answers_409_and_makes_no_new_session(
+    client: ServiceClient,
+    ctx: AppContext,
+    stripe_api: StripeStandIn,
+    test_queries: db.Queries,
+    complete: str,
+    expected: str,
+) -> None:
+    """The buyer paid in the first tab but its webhook has not arrived: expiring fails (the
+    session is complete), the service reads it and learns the payment: 409, no new session."""
+    project = new_id()
+    first = (await client.checkout(project)).json()
+    stripe_api.state.complete_session(first["session_id"], payment_status=complete)
+    async with ctx.pool.acquire() as conn:
+        await test_queries.move_checkout_expiry(
+            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
+        )
+    again = await client.checkout(project)
+    assert again.code == 409, again.body
+    assert expected in again.json()["error"]
+    assert stripe_api.state.create_calls == 1
+    assert await status_of(client, project) == expected
+
+
+async def test_stripe_failing_on_expire_answers_502_and_makes_no_new_session(
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+) -> None:
+    project = new_id()
+    first = (await client.checkout(project)).json()
+    async with ctx.pool.acquire() as conn:
+        await test_queries.move_checkout_expiry(
+            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
+        )
+    stripe_api.state.faults.fail_next(5, status=500, path_prefix="/v1/checkout/sessions/")
+    again = await client.checkout(project)
+    assert again.code == 502, again.body
+    assert stripe_api.state.create_calls == 1
+    assert stripe_api.state.sessions[first["session_id"]]["status"] == "open"
+    assert await status_of(client, project) == "pending"
+
+
+async def test_two_tabs_can_never_both_pay(
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+) -> None:
+    """Tab 1's session is near its expiry when tab 2 checks out: tab 1's session is expired in
+    Stripe first, so paying it is refused by Stripe; only tab 2's can be paid."""
+    project = new_id()
+    tab1 = (await client.checkout(project)).json()
+    async with ctx.pool.acquire() as conn:
+        await test_queries.move_checkout_expiry(
+            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
+        )
+    tab2 = (await client.checkout(project)).json()
+    with pytest.raises(ValueError, match="expired"):
+        stripe_api.state.complete_session(tab1["session_id"])
+    stripe_api.state.complete_session(tab2["session_id"])
+    for event in stripe_api.state.events:
+        if event["type"] != "checkout.session.expired":
+            await deliver(client, event)
+    assert await status_of(client, project) == "paid"
 
 
 @pytest.mark.parametrize("status", ["paid", "processing", "disputed"])

@@ -153,9 +153,9 @@ async def test_the_command_reconciles_and_prints_a_summary(
     assert re.fullmatch(words, summary), summary
     assert await status_of(client, project) == "paid"
     progress = result.stderr.splitlines()
-    assert "reconcile: listed 100 events…" in progress
-    assert any(line.startswith("reconcile: 121 events since ") for line in progress)
-    assert "reconcile: 100/121 events" in progress
+    # One line per page as it streams (no total: it never holds the whole window).
+    assert any(line.startswith("reconcile: events since ") for line in progress)
+    assert "reconcile: 100 events so far" in progress
     # The SDK's own request/response lines are kept at WARNING: nothing of them anywhere.
     assert '"logger":"stripe"' not in result.stdout + result.stderr
     assert "Request to Stripe api" not in result.stdout + result.stderr

@@ -26,13 +26,25 @@ from service.payments.common import (
     transaction,
     validate_project_id,
 )
+from service.payments.events import store_fact
+from service.payments.facts import fact_of_session
 from service.payments.model import NOT_PAYABLE, AuditCause, PaymentStatus
+from service.payments.outbox import Outbox
 from service.stripe_gateway import CheckoutSession, StripeGateway
 
 # An open session this close to expiry is not handed out again: the buyer needs time to pay.
+# It is expired in Stripe before another replaces it, so that it can never be paid too.
 REUSE_MARGIN = timedelta(minutes=5)
-# Stripe refuses expires_at sooner than 30 minutes ahead; a retried attempt must still fit.
-STRIPE_MIN_TTL = timedelta(minutes=30, seconds=60)
+# Stripe refuses an expires_at less than 30 minutes after it receives the request.
+STRIPE_MIN_AHEAD = timedelta(minutes=30)
+# How far this machine's clock may be behind Stripe's.
+CLOCK_SKEW = timedelta(seconds=60)
+# How long a replica is presumed to be calling Stripe for an attempt it claimed. Short, so
+# that a replica dying mid-call wedges nothing: after it, the next checkout re-sends the very
+# same request with the same Idempotency-Key. Should the first still be in flight, Stripe
+# answers 409 idempotency_key_in_use and the re-sender waits and tries again; when it is done,
+# Stripe hands back the session it made. One session either way.
+LEASE = timedelta(seconds=2.5)
 # How often a checkout waiting on another replica's Stripe call looks again.
 WAIT_POLL_SECONDS = 0.05
 
@@ -56,12 +68,20 @@ class _Wait:
     pass
 
 
+@dataclass(frozen=True)
+class _Supersede:
+    """The project's session may still be open but is near its expiry: expire it first."""
+
+    session_id: str
+
+
 async def start_checkout(
     pool: asyncpg.Pool,
     queries: Queries,
     gateway: StripeGateway,
     settings: Settings,
     project_id: str,
+    outbox: Outbox | None = None,
 ) -> CheckoutResult:
     """The project's one open Checkout Session, created in Stripe only when there is none.
 
@@ -75,7 +95,7 @@ async def start_checkout(
     first = await _claim_first_checkout(pool, queries, settings, project_id)
     if first is not None:
         session = await _create_in_stripe(pool, queries, gateway, settings, project_id, first)
-        stored = await _store_session(pool, queries, project_id, first, session)
+        stored = await _store_session(pool, queries, project_id, first, session, outbox)
         if stored is not None:
             return stored
     while True:
@@ -83,24 +103,44 @@ async def start_checkout(
             step = await _claim_checkout(conn, queries, settings, project_id)
         if isinstance(step, CheckoutResult):
             return step
+        if time.monotonic() > deadline:
+            raise CheckoutBusy("another request is still creating this project's checkout")
         if isinstance(step, _Wait):
-            if time.monotonic() > deadline:
-                raise CheckoutBusy("another request is still creating this project's checkout")
             await asyncio.sleep(WAIT_POLL_SECONDS)
             continue
-        session = await _create_in_stripe(pool, queries, gateway, settings, project_id, step)
-        stored = await _store_session(pool, queries, project_id, step, session)
+        if isinstance(step, _Supersede):
+            await _expire_in_stripe(pool, queries, gateway, settings, step.session_id)
+            continue  # decided again on what Stripe said: expired (a new one), or paid (409)
+        try:
+            session = await _create_in_stripe(pool, queries, gateway, settings, project_id, step)
+        except StripeFailed as failure:
+            if failure.code != "idempotency_key_in_use":
+                raise
+            await asyncio.sleep(WAIT_POLL_SECONDS)  # the same request is still in flight
+            continue
+        stored = await _store_session(pool, queries, project_id, step, session, outbox)
         if stored is not None:
             return stored
 
 
+def _least_ahead(settings: Settings) -> timedelta:
+    """How far ahead an attempt's expires_at must be when it is (re)sent, for Stripe to see it
+    at least 30 minutes ahead after every retry of the SDK and a clock difference."""
+    return STRIPE_MIN_AHEAD + timedelta(seconds=settings.stripe_call_budget_seconds) + CLOCK_SKEW
+
+
 def _new_attempt(settings: Settings, project_id: str, now: datetime) -> _Attempt:
     ttl = timedelta(minutes=settings.checkout_session_ttl_minutes)
-    return _Attempt(f"checkout-{project_id}-{uuid.uuid4().hex}", (now + ttl).replace(microsecond=0))
+    # TTL 30 (Stripe's least) would arrive a little under 30 minutes ahead: lift it just enough,
+    # with a minute to spare so that a prompt retry can still send the identical request.
+    ahead = max(ttl, _least_ahead(settings) + timedelta(minutes=1))
+    return _Attempt(
+        f"checkout-{project_id}-{uuid.uuid4().hex}", (now + ahead).replace(microsecond=0)
+    )
 
 
-def _lease_until(settings: Settings, now: datetime) -> datetime:
-    return now + timedelta(seconds=settings.stripe_call_budget_seconds + 2.0)
+def _lease_until(now: datetime) -> datetime:
+    return now + LEASE
 
 
 async def _claim_first_checkout(
@@ -115,14 +155,14 @@ async def _claim_first_checkout(
             project_id=project_id,
             idempotency_key=claim.idempotency_key,
             expires_at=claim.expires_at,
-            lease_until=_lease_until(settings, now),
+            lease_until=_lease_until(now),
         )
     return claim if key is not None else None
 
 
 async def _claim_checkout(
     conn: asyncpg.Connection, queries: Queries, settings: Settings, project_id: str
-) -> CheckoutResult | _Wait | _Attempt:
+) -> CheckoutResult | _Wait | _Supersede | _Attempt:
     await queries.lock_checkout(conn, project_id=project_id)
     now = datetime.now(UTC)
     # The attempt is read before the project: the fast path stores a first session without
@@ -147,9 +187,16 @@ async def _claim_checkout(
     unstored = attempt is not None and attempt["session_id"] is None
     if unstored and attempt["lease_until"] > now:
         return _Wait()
-    if unstored and attempt["expires_at"] - now > STRIPE_MIN_TTL:
+    if unstored and attempt["expires_at"] - now > _least_ahead(settings):
         # An earlier attempt got no answer (or its replica died): repeat it to the letter.
         claim = _Attempt(attempt["idempotency_key"], attempt["expires_at"])
+    elif (
+        project is not None
+        and project["status"] == PaymentStatus.PENDING
+        and project["checkout_session_id"]
+    ):
+        # Its session is near (or past) its expiry and may still be payable in Stripe.
+        return _Supersede(project["checkout_session_id"])
     else:
         claim = _new_attempt(settings, project_id, now)
     await queries.save_checkout_attempt(
@@ -157,9 +204,28 @@ async def _claim_checkout(
         project_id=project_id,
         idempotency_key=claim.idempotency_key,
         expires_at=claim.expires_at,
-        lease_until=_lease_until(settings, now),
+        lease_until=_lease_until(now),
     )
     return claim
+
+
+async def _expire_in_stripe(
+    pool: asyncpg.Pool,
+    queries: Queries,
+    gateway: StripeGateway,
+    settings: Settings,
+    session_id: str,
+) -> None:
+    """Expire the session about to be replaced, and store what Stripe says it now is: expired,
+    or (it could not be expired) complete, read from Stripe, through the one derivation. A
+    Stripe failure stops the checkout here (502): no new session while the old may be paid."""
+    session = await gateway.expire_checkout_session(session_id)
+    if session is None:  # not open any more: complete (paid, or a delayed payment) or expired
+        session = await gateway.retrieve_checkout_session(session_id)
+    fact = fact_of_session(session, livemode=settings.stripe_livemode)
+    if fact is None or fact.object_id != session_id:
+        raise StripeFailed("Stripe says the session cannot be expired, yet does not say why")
+    await store_fact(pool, queries, fact, cause=AuditCause.API_CHECKOUT)
 
 
 def checkout_params(settings: Settings, project_id: str, expires_at: datetime) -> dict[str, Any]:
@@ -228,6 +294,7 @@ async def _store_session(
     project_id: str,
     attempt: _Attempt,
     session: CheckoutSession,
+    outbox: Outbox | None,
 ) -> CheckoutResult | None:
     """Store the new session as the service's and the project's current one and settle the
     status, in one statement; None if another caller took the attempt over. A project that
@@ -258,6 +325,8 @@ async def _store_session(
             ),
             str(AuditCause.API_CHECKOUT),
         )
+    if row["new_actions"] and outbox is not None:
+        outbox.schedule(project_id)  # the refused session's expiry, owed to Stripe
     if row["refused"]:
         raise ProjectNotPayable(f"the project is already {row['to_status']}")
     if row["to_status"] != PaymentStatus.PENDING:

@@ -20,6 +20,7 @@ from service.logs import actor_var, request_id_var
 from service.payments.common import StatusChange, connection, log_change
 from service.payments.facts import Fact, NoFact, fact_of_event
 from service.payments.model import AuditCause, Outcome, PaymentStatus
+from service.payments.outbox import Outbox
 from service.webhook_events import StripeEvent, parse_event, verify_signature
 
 log = logging.getLogger("service.payments")
@@ -31,6 +32,7 @@ class EventResult:
     event_type: str
     outcome: Outcome
     change: StatusChange | None = None
+    api_version: str | None = None
 
     @property
     def duplicate(self) -> bool:
@@ -44,6 +46,7 @@ class FactResult:
     outcome: Outcome
     project_id: str | None = None
     change: StatusChange | None = None
+    new_actions: int = 0  # actions it made owed to Stripe (a duplicate payment's refund)
 
 
 async def receive_webhook(
@@ -53,6 +56,7 @@ async def receive_webhook(
     payload: bytes,
     signature: str | None,
     received_at: datetime,
+    outbox: Outbox | None = None,
 ) -> EventResult:
     """Verify a delivery, then apply it. Nothing is read from the database before the
     signature is proven."""
@@ -60,7 +64,9 @@ async def receive_webhook(
         payload, signature, settings.stripe_webhook_secrets, settings.webhook_tolerance_seconds
     )
     event = parse_event(payload)
-    return await apply_event(pool, queries, event, received_at, livemode=settings.stripe_livemode)
+    return await apply_event(
+        pool, queries, event, received_at, livemode=settings.stripe_livemode, outbox=outbox
+    )
 
 
 async def apply_event(
@@ -70,10 +76,12 @@ async def apply_event(
     received_at: datetime,
     *,
     livemode: bool,
+    outbox: Outbox | None = None,
 ) -> EventResult:
     """Record the event once and let its fact count: the event record, the fact, any status
     change and its audit row commit together; a second delivery of the same id (even a
-    concurrent one) changes nothing."""
+    concurrent one) changes nothing. What it made owed to Stripe (a duplicate's refund) is
+    sent after the commit, by `outbox`."""
     fact = fact_of_event(event, livemode=livemode)
     if isinstance(fact, NoFact):
         return await _record_only(pool, queries, event, received_at, fact)
@@ -84,6 +92,7 @@ async def apply_event(
         cause=AuditCause.STRIPE_EVENT,
         event=event,
         received_at=received_at,
+        outbox=outbox,
     )
     if result.outcome is Outcome.UNATTRIBUTED:
         # A Payment Link's session, another integration's charge, or an object whose session
@@ -100,7 +109,9 @@ async def apply_event(
                 | {"project_id": result.project_id, "reason": "the derived status is the same"}
             },
         )
-    return EventResult(event.event_id, event.event_type, result.outcome, result.change)
+    return EventResult(
+        event.event_id, event.event_type, result.outcome, result.change, event.api_version
+    )
 
 
 async def store_fact(
@@ -111,6 +122,7 @@ async def store_fact(
     cause: AuditCause,
     event: StripeEvent | None = None,
     received_at: datetime | None = None,
+    outbox: Outbox | None = None,
 ) -> FactResult:
     """Store one fact (from an event, or read from Stripe when `event` is None) and settle the
     status of the project it belongs to, in one statement. The one way a status changes
@@ -147,7 +159,15 @@ async def store_fact(
             PaymentStatus(row["to_status"]),
         )
         log_change(change, f"{cause}:{event.event_id}" if event else str(cause))
-    return FactResult(outcome, row["project_id"], change)
+    new_actions = int(row["new_actions"] or 0)
+    if new_actions:
+        log.warning(
+            "duplicate payment: a refund is owed",
+            extra={"fields": {"event": "duplicate_payment", "project_id": row["project_id"]}},
+        )
+        if outbox is not None:
+            outbox.schedule(row["project_id"])
+    return FactResult(outcome, row["project_id"], change, new_actions)
 
 
 async def _record_only(
@@ -183,7 +203,9 @@ async def _record_only(
                 }
             },
         )
-    return EventResult(event.event_id, event.event_type, no_fact.outcome)
+    return EventResult(
+        event.event_id, event.event_type, no_fact.outcome, api_version=event.api_version
+    )
 
 
 def _event_fields(event: StripeEvent, fact: Fact) -> dict[str, object]:
@@ -194,6 +216,30 @@ def _event_fields(event: StripeEvent, fact: Fact) -> dict[str, object]:
         "object_id": fact.object_id,
         "payment_intent_id": fact.payment_intent_id,
     }
+
+
+class ApiVersionWatch:
+    """Logs, once per version, events rendered in another Stripe API version than the one the
+    service is built for: the webhook endpoint's version should be aligned with it."""
+
+    def __init__(self, expected: str) -> None:
+        self._expected = expected
+        self._seen: set[str] = set()
+
+    def note(self, version: str | None) -> None:
+        if version is None or version == self._expected or version in self._seen:
+            return
+        self._seen.add(version)
+        log.warning(
+            "an event of another Stripe API version: align the webhook endpoint's version",
+            extra={
+                "fields": {
+                    "event": "api_version_mismatch",
+                    "api_version": version,
+                    "expected": self._expected,
+                }
+            },
+        )
 
 
 def event_summary(result: EventResult) -> Mapping[str, object]:

@@ -4,9 +4,11 @@ one Stripe session per project. Also the multi-process mode (--workers N)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +16,21 @@ import pytest
 import tornado.httpclient
 import tornado.ioloop
 from conftest import StripeStandIn, new_id
-from flows import checked_out_event, deliver, history, status_of
+from flows import (
+    checked_out,
+    checked_out_event,
+    deliver,
+    history,
+    refunds_for,
+    status_of,
+    two_paid_sessions,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifecycles import LIFECYCLES, Lifecycle, set_up
 from processes import ServiceProcess, free_port, service_environment
 
+from service import db
 from service.handlers import AppContext
 
 
@@ -138,3 +149,88 @@ def test_a_shuffled_lifecycle_sent_to_two_replicas_at_once_ends_as_in_order(
             http.close()
 
     io_loop.run_sync(run, timeout=120)
+
+
+async def test_a_replica_killed_mid_call_leaves_a_retry_that_answers_quickly_with_one_session(
+    replicas: list[ServiceProcess], stripe_api: StripeStandIn
+) -> None:
+    """Replica A dies while Stripe takes 1.5 s to answer its checkout; the buyer's retry on B
+    answers within 5 s plus Stripe's latency, with the session Stripe made for A's request
+    (the same request, the same Idempotency-Key: Stripe answers 409 while A's is still in
+    flight, then hands back its session)."""
+    stripe_api.state.faults.delay_seconds = 1.5
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=10)
+    try:
+        for replica in replicas:
+            await replica.wait_healthy(http)
+        project = new_id()
+        doomed = asyncio.ensure_future(replicas[0].client(http).checkout(project, timeout=10))
+        await asyncio.sleep(0.4)
+        replicas[0].signal(signal.SIGKILL)
+        with contextlib.suppress(AssertionError, OSError, tornado.httpclient.HTTPClientError):
+            await doomed  # its connection died with it
+        started = time.monotonic()
+        retried = await replicas[1].client(http).checkout(project, timeout=30)
+        elapsed = time.monotonic() - started
+        assert retried.code == 200, retried.body
+        assert elapsed < 5 + 1.5 + 1.0, f"the retry took {elapsed:.1f} s"
+        assert stripe_api.state.create_calls == 1
+        [made] = list(stripe_api.state.sessions)
+        assert retried.json()["session_id"] == made
+    finally:
+        http.close()
+
+
+async def test_a_duplicate_payment_sent_to_two_replicas_is_refunded_once(
+    replicas: list[ServiceProcess],
+    ctx: AppContext,
+    stripe_api: StripeStandIn,
+    test_queries: db.Queries,
+) -> None:
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
+    try:
+        for replica in replicas:
+            await replica.wait_healthy(http)
+        clients = [replica.client(http) for replica in replicas]
+        project = new_id()
+        paid_first, paid_second = await two_paid_sessions(
+            clients[0], ctx, stripe_api, test_queries, project
+        )
+        sends = [paid_second, paid_first] * 4
+        await asyncio.gather(*(deliver(clients[n % 2], e) for n, e in enumerate(sends)))
+        deadline = time.monotonic() + 10
+        while not refunds_for(stripe_api, project) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # time for a second refund, were one ever sent
+        [refund] = refunds_for(stripe_api, project)
+        assert refund.refund["payment_intent"] == paid_second["data"]["object"]["payment_intent"]
+        assert stripe_api.state.refund_calls == 1
+    finally:
+        http.close()
+
+
+async def test_serve_applies_a_missed_webhook_by_itself_within_one_interval(
+    database_url: str, stripe_api: StripeStandIn
+) -> None:
+    """No webhook ever arrives (the sandbox has no endpoint): serve's own sweep, every 3 s
+    here, finds the event in Stripe's Events API and applies it. No operator."""
+    env = service_environment(
+        database_url, stripe_api, free_port(), RECONCILE_INTERVAL_MINUTES="0.05"
+    )
+    service = ServiceProcess(env).start()
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    try:
+        await service.wait_healthy(http)
+        client = service.client(http)
+        project = new_id()
+        session = await checked_out(client, project)
+        stripe_api.state.complete_session(session)
+        deadline = time.monotonic() + 3 * 3 + 5
+        status = None
+        while time.monotonic() < deadline and status != "paid":
+            await asyncio.sleep(0.5)
+            status = await status_of(client, project)
+        assert status == "paid"
+    finally:
+        service.stop()
+        http.close()
