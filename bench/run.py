@@ -1015,7 +1015,7 @@ def measure(
         log("pgbench (the webhook transaction): warm-up")
         procs = Processes(list, db.postmaster, standin_pid)
         warm = pgbench_round(db, workdir, 1, args.connections, 2, 4000, procs)
-        per_client = math.ceil(warm["per_s"] * args.duration / args.connections * 1.6) + 500
+        per_client = math.ceil(warm["per_s"] * args.duration / args.connections * 3.0) + 500
         ceiling = Scenario()
         round_numbers = iter(range(2, 1000))
 
@@ -1082,7 +1082,7 @@ def measure_mode(
         procs = Processes(service.pids, db.postmaster, standin_pid)
         warm_batch = make_webhook_batch(db, workdir, f"w{workers}warm", 6000)
         warm, _ = webhook_round(db, service, warm_batch, args.connections, 2, procs)
-        per_thread = math.ceil(warm["per_s"] * args.duration / WRK_THREADS * 1.6) + 500
+        per_thread = math.ceil(warm["per_s"] * args.duration / WRK_THREADS * 3.0) + 500
         hooks, health, checkout = Scenario(), Scenario(), Scenario()
         ratios = Series()
         for r in range(args.rounds):

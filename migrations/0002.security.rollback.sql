@@ -3,7 +3,7 @@
 DROP TRIGGER payment_audit_hash_chain ON payment_audit;
 DROP FUNCTION payment_audit_chain();
 DROP FUNCTION payment_audit_content(payment_audit);
-DROP TABLE payment_audit_head;
+DROP TABLE payment_audit_heads;
 ALTER TABLE payment_audit DROP COLUMN row_hash, DROP COLUMN chain_seq, DROP COLUMN actor;
 DO $$
 DECLARE

@@ -1,6 +1,7 @@
 -- Least privilege and a tamper-evident audit trail (issue 12).
---   1. payment_audit gains the caller's identity (actor) and a SHA-256 hash chain: each row's
---      row_hash is SHA-256(previous row's row_hash || the row's own content), computed by a
+--   1. payment_audit gains the caller's identity (actor) and SHA-256 hash chains, one per
+--      project: each row's row_hash is SHA-256(the project's previous row's row_hash || the
+--      row's own content), computed by a
 --      BEFORE INSERT trigger, so an edit made by anyone who can get around the append-only
 --      triggers (the owner, a superuser) is found by `python -m service audit verify`.
 --   2. The app role (DB_APP_ROLE, default payment_app; `migrate` passes it as the setting
@@ -8,26 +9,30 @@
 --      reconcile need: no UPDATE, DELETE or TRUNCATE on the audit trail, no DDL.
 -- depends: 0001.initial
 
--- 1. The hash chain ----------------------------------------------------------------------
+-- 1. The hash chains ---------------------------------------------------------------------
+-- One chain per project: a project's status changes are already written one after the other
+-- (its row lock), so chaining them costs no lock of its own, and webhooks of different
+-- projects commit in parallel as before. (One chain over every row would make every status
+-- change in the service wait for the previous one's commit and its disk flush.)
 
 ALTER TABLE payment_audit
     -- Who caused the row: key:<id>, jwt:<sub>, anonymous (API_AUTH=none), stripe (a signed
     -- webhook), reconcile, or system. Never a token or a key.
     ADD COLUMN actor     text,
-    -- The row's place in the chain, given under the chain's lock, so chain order is commit
-    -- order even when audit_id (taken before the lock) is not.
+    -- The row's place in its project's chain, given under the chain's lock, so chain order is
+    -- commit order even when audit_id (taken before the lock) is not.
     ADD COLUMN chain_seq bigint,
     ADD COLUMN row_hash  bytea;
 
--- The chain's head: the last row's place and hash. Its row lock, taken by every audit insert
--- and held to commit, is what serialises writers (READ COMMITTED waits and then reads the
--- newest head; a REPEATABLE READ writer fails with a serialization error instead of forking
--- the chain). Only the trigger function (SECURITY DEFINER) touches it; the app role has no
--- grant on it. Lock order: payment_audit_head is always the LAST lock a transaction takes.
-CREATE TABLE payment_audit_head (
-    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-    chain_seq bigint NOT NULL,
-    row_hash  bytea NOT NULL
+-- Each chain's head: the last row's place and hash, per project. Its row lock, taken by every
+-- audit insert of the project and held to commit, orders that project's writers (a REPEATABLE
+-- READ writer that loses the race fails with a serialization error instead of forking the
+-- chain). Only the trigger function (SECURITY DEFINER) writes it; the app role may read it.
+-- Rows removed from a chain's end show up as a head past its last row.
+CREATE TABLE payment_audit_heads (
+    project_id text PRIMARY KEY REFERENCES projects (project_id),
+    chain_seq  bigint NOT NULL,
+    row_hash   bytea NOT NULL
 );
 
 -- What a row's hash covers: every column but row_hash, as canonical jsonb text, null
@@ -43,29 +48,40 @@ $$;
 CREATE FUNCTION payment_audit_chain() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-    head payment_audit_head%ROWTYPE;
+    head payment_audit_heads%ROWTYPE;
 BEGIN
-    SELECT * INTO head FROM payment_audit_head FOR UPDATE;
+    INSERT INTO payment_audit_heads (project_id, chain_seq, row_hash)
+    VALUES (NEW.project_id, 0, '\x'::bytea)
+    ON CONFLICT (project_id) DO NOTHING;
+    SELECT * INTO head FROM payment_audit_heads WHERE project_id = NEW.project_id FOR UPDATE;
     NEW.chain_seq := head.chain_seq + 1;
     NEW.row_hash := NULL;
     NEW.row_hash := sha256(head.row_hash || convert_to(payment_audit_content(NEW), 'UTF8'));
-    UPDATE payment_audit_head SET chain_seq = NEW.chain_seq, row_hash = NEW.row_hash;
+    UPDATE payment_audit_heads SET chain_seq = NEW.chain_seq, row_hash = NEW.row_hash
+     WHERE project_id = NEW.project_id;
     RETURN NEW;
 END;
 $$;
 
--- Chain the rows written before this migration, oldest first (the append-only trigger is
--- set aside for exactly this, inside this migration's transaction).
-INSERT INTO payment_audit_head (chain_seq, row_hash) VALUES (0, '\x'::bytea);
-
+-- Chain the rows written before this migration, oldest first per project (the append-only
+-- trigger is set aside for exactly this, inside this migration's transaction).
 ALTER TABLE payment_audit DISABLE TRIGGER payment_audit_no_update_or_delete;
 DO $$
 DECLARE
     audit_row payment_audit%ROWTYPE;
     seq bigint := 0;
     last_hash bytea := '\x'::bytea;
+    last_project text := NULL;
 BEGIN
-    FOR audit_row IN SELECT * FROM payment_audit ORDER BY changed_at, audit_id LOOP
+    FOR audit_row IN SELECT * FROM payment_audit ORDER BY project_id, changed_at, audit_id LOOP
+        IF last_project IS DISTINCT FROM audit_row.project_id THEN
+            IF last_project IS NOT NULL THEN
+                INSERT INTO payment_audit_heads VALUES (last_project, seq, last_hash);
+            END IF;
+            seq := 0;
+            last_hash := '\x'::bytea;
+            last_project := audit_row.project_id;
+        END IF;
         seq := seq + 1;
         audit_row.chain_seq := seq;
         audit_row.row_hash := NULL;
@@ -73,7 +89,9 @@ BEGIN
         UPDATE payment_audit SET chain_seq = seq, row_hash = last_hash
          WHERE audit_id = audit_row.audit_id;
     END LOOP;
-    UPDATE payment_audit_head SET chain_seq = seq, row_hash = last_hash;
+    IF last_project IS NOT NULL THEN
+        INSERT INTO payment_audit_heads VALUES (last_project, seq, last_hash);
+    END IF;
 END;
 $$;
 ALTER TABLE payment_audit ENABLE TRIGGER payment_audit_no_update_or_delete;
@@ -81,7 +99,7 @@ ALTER TABLE payment_audit ENABLE TRIGGER payment_audit_no_update_or_delete;
 ALTER TABLE payment_audit
     ALTER COLUMN chain_seq SET NOT NULL,
     ALTER COLUMN row_hash SET NOT NULL,
-    ADD CONSTRAINT payment_audit_chain_seq_key UNIQUE (chain_seq);
+    ADD CONSTRAINT payment_audit_chain_seq_key UNIQUE (project_id, chain_seq);
 
 CREATE TRIGGER payment_audit_hash_chain
     BEFORE INSERT ON payment_audit
@@ -121,8 +139,8 @@ BEGIN
     -- The audit trail: read and append only. The chain's head is the trigger's to move;
     -- the app may read it (audit verify).
     EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON payment_audit FROM %I', app_role);
-    EXECUTE format('REVOKE ALL ON payment_audit_head FROM %I', app_role);
-    EXECUTE format('GRANT SELECT ON payment_audit_head TO %I', app_role);
+    EXECUTE format('REVOKE ALL ON payment_audit_heads FROM %I', app_role);
+    EXECUTE format('GRANT SELECT ON payment_audit_heads TO %I', app_role);
     -- yoyo's bookkeeping is the migrate role's business.
     FOR yoyo_table IN SELECT tablename FROM pg_tables
                        WHERE schemaname = 'public' AND tablename LIKE '%yoyo%' LOOP

@@ -1,8 +1,9 @@
 """The audit trail's hash chain, checked and exported for an auditor.
 
 Each payment_audit row carries row_hash = SHA-256(previous row's row_hash || content), where
-content is the row's canonical jsonb text (every column but row_hash, nulls left out) and the
-first row's previous hash is empty; the database computes it on insert (migration 0002.security).
+the previous row is the project's (one chain per project), content is the row's canonical
+jsonb text (every column but row_hash, nulls left out) and a chain's first previous hash is
+empty; the database computes it on insert (migration 0002.security).
 `verify` recomputes every hash here, in Python, from the rows themselves, so an edit made by
 someone who set the append-only triggers aside (the owner, a superuser), or who replaced the
 trigger's function, is found and named.
@@ -52,20 +53,21 @@ class Verdict:
 
 
 async def verify(conn: asyncpg.Connection, queries: Queries) -> Verdict:
-    """Walk the chain from its first row; the first row that does not hold is the verdict."""
-    previous = b""
-    expected_seq = 1
+    """Walk each project's chain from its first row; the first row that does not hold, or a
+    chain that ends before its head says it does, is the verdict."""
     rows = 0
+    ends: dict[str, tuple[int, bytes]] = {}  # project -> (last position, last hash) seen
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         async for row in queries.list_audit_chain(conn):
             rows += 1
-            if row["chain_seq"] != expected_seq:
+            seq, previous = ends.get(row["project_id"], (0, b""))
+            where = f"project {row['project_id']}, chain position {row['chain_seq']}"
+            if row["chain_seq"] != seq + 1:
                 return Verdict(
                     rows,
                     previous,
                     row["audit_id"],
-                    f"chain position {row['chain_seq']} follows {expected_seq - 1}: "
-                    "rows before it were removed",
+                    f"{where} follows {seq}: rows before it were removed",
                 )
             computed = row_hash(previous, row["content"])
             if computed != bytes(row["row_hash"]):
@@ -73,21 +75,23 @@ async def verify(conn: asyncpg.Connection, queries: Queries) -> Verdict:
                     rows,
                     previous,
                     row["audit_id"],
-                    f"chain position {row['chain_seq']}: the stored hash does not match the "
-                    "row's content and the previous row's hash: the row was changed",
+                    f"{where}: the stored hash does not match the row's content and the "
+                    "previous row's hash: the row was changed",
                 )
-            previous = computed
-            expected_seq += 1
-        head = await queries.get_audit_head(conn)
-    if head is not None and (head["chain_seq"], bytes(head["row_hash"])) != (rows, previous):
-        return Verdict(
-            rows,
-            previous,
-            None,
-            f"the chain's head is at position {head['chain_seq']} but its rows end at "
-            f"{rows}: rows were removed from the end",
-        )
-    return Verdict(rows, previous)
+            ends[row["project_id"]] = (row["chain_seq"], computed)
+        heads = [dict(head) async for head in queries.list_audit_heads(conn)]
+    for head in heads:
+        end = ends.get(head["project_id"], (0, b""))
+        if (head["chain_seq"], bytes(head["row_hash"])) != end:
+            return Verdict(
+                rows,
+                end[1],
+                None,
+                f"project {head['project_id']}'s chain head is at position {head['chain_seq']} "
+                f"but its rows end at {end[0]}: rows were removed from the end",
+            )
+    digest = hashlib.sha256(b"".join(h for _, (_, h) in sorted(ends.items()))).digest()
+    return Verdict(rows, digest if ends else b"")
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -106,6 +110,7 @@ async def export_lines(
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         async for row in queries.list_audit_rows_since(conn, since=since):
             line: dict[str, Any] = {
+                "project_id": row["project_id"],
                 "chain_seq": row["chain_seq"],
                 "row": orjson.loads(row["hashed"]),
                 "hashed": row["hashed"],

@@ -34,12 +34,16 @@ def run_audit(database: RunDatabase, *args: str) -> subprocess.CompletedProcess[
     )
 
 
-async def add_rows(url: str, test_queries: db.Queries, count: int) -> list[int]:
-    """`count` audit rows of one new project, written as the given role; their audit ids."""
+async def add_rows(
+    url: str, test_queries: db.Queries, count: int, project: str | None = None
+) -> list[int]:
+    """`count` audit rows of a project (a new one unless named), written as the given role;
+    their audit ids."""
     conn = await asyncpg.connect(url)
     try:
-        project = new_id()
-        await test_queries.add_test_project(conn, project_id=project)
+        if project is None:
+            project = new_id()
+            await test_queries.add_test_project(conn, project_id=project)
         return [
             await test_queries.add_test_audit_row(
                 conn, project_id=project, to_status="pending", actor=f"key:test-{n}"
@@ -98,12 +102,19 @@ async def test_audit_verify_finds_the_last_row_removed(
     assert "rows were removed from the end" in tail.stderr
 
 
-async def test_concurrent_writers_as_different_roles_keep_one_unbroken_chain(
+async def test_concurrent_writers_as_different_roles_keep_every_chain_unbroken(
     fresh_database: RunDatabase, test_queries: db.Queries
 ) -> None:
+    """Twelve writers at once, half of them on one shared project, as two roles."""
+    shared = new_id()
+    conn = await asyncpg.connect(fresh_database.app_url)
+    try:
+        await test_queries.add_test_project(conn, project_id=shared)
+    finally:
+        await conn.close()
+    urls = [fresh_database.app_url, fresh_database.owner_url] * 6
     writers = [
-        add_rows(url, test_queries, 5)
-        for url in [fresh_database.app_url, fresh_database.owner_url] * 6
+        add_rows(url, test_queries, 5, shared if n % 2 else None) for n, url in enumerate(urls)
     ]
     written = await asyncio.gather(*writers)
     verdict = await asyncio.to_thread(run_audit, fresh_database, "verify")

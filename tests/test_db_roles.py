@@ -40,7 +40,7 @@ async def test_the_app_role_has_only_the_grants_it_needs(
 ) -> None:
     found = await privileges(test_database.owner_url, test_database.app_role, test_queries)
     assert found.pop("payment_audit") == {"SELECT", "INSERT"}
-    assert found.pop("payment_audit_head") == {"SELECT"}
+    assert found.pop("payment_audit_heads") == {"SELECT"}
     assert not {name for name in found if "yoyo" in name}, found
     assert found, "the service's own tables are granted"
     for table, granted in found.items():
