@@ -6,19 +6,28 @@ round; no message ever repeats a variable's value, because the values include se
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError
 from marshmallow.validate import OneOf, Range
 
 from service.eventloop import EVENT_LOOPS
+from service.limits import (
+    CHECKOUT_RATE_DEFAULT,
+    STATUS_RATE_DEFAULT,
+    Rate,
+    parse_rate,
+    parse_trusted_proxies,
+)
+from service.logs import LOG_BUFFER_LINES_DEFAULT
 
 STRIPE_API_BASE_DEFAULT = "https://api.stripe.com"
 
@@ -26,6 +35,9 @@ _SECRET_KEY = re.compile(r"^(sk|rk)_(test|live)_[A-Za-z0-9]+$")
 _WEBHOOK_SECRET = re.compile(r"^whsec_[A-Za-z0-9+/=_-]+$")
 _PRICE_ID = re.compile(r"^price_[A-Za-z0-9]+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -62,6 +74,14 @@ class Settings:
     stripe_confirm_interval_seconds: float = 5.0
     metrics_port: int | None = None
     event_loop: str = "uvloop"
+    log_buffer_lines: int = LOG_BUFFER_LINES_DEFAULT
+    # Slow clients and floods (SPEC "Limits").
+    body_timeout_seconds: float = 10.0
+    max_connections: int = 1000
+    rate_limit_checkout: Rate | None = CHECKOUT_RATE_DEFAULT
+    rate_limit_status: Rate | None = STATUS_RATE_DEFAULT
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    stripe_confirm_max_per_second: float = 5.0
 
     @property
     def stripe_livemode(self) -> bool:
@@ -126,6 +146,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     )
     web_concurrency = env.int("WEB_CONCURRENCY", 1, validate=Range(min=1, max=64))
     event_loop = env.str("EVENT_LOOP", "uvloop", validate=OneOf(EVENT_LOOPS))
+    limits = _read_limits(env)
     log_level = env.str(
         "LOG_LEVEL",
         "INFO",
@@ -173,7 +194,31 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         stripe_confirm_interval_seconds=confirm_interval,
         metrics_port=metrics_port,
         event_loop=event_loop,
+        log_buffer_lines=limits["log_buffer_lines"],
+        body_timeout_seconds=limits["body_timeout"],
+        max_connections=limits["max_connections"],
+        rate_limit_checkout=parse_rate(limits["rate_checkout"]),
+        rate_limit_status=parse_rate(limits["rate_status"]),
+        trusted_proxies=parse_trusted_proxies(limits["trusted_proxies"]),
+        stripe_confirm_max_per_second=limits["confirm_max"],
     )
+
+
+def _read_limits(env: Env) -> dict[str, Any]:
+    """The variables of SPEC "Limits" (and the log queue), read into `env` unsealed."""
+    return {
+        "log_buffer_lines": env.int(
+            "LOG_BUFFER_LINES", LOG_BUFFER_LINES_DEFAULT, validate=Range(min=10, max=1_000_000)
+        ),
+        "body_timeout": env.float("BODY_TIMEOUT_SECONDS", 10.0, validate=Range(min=0.1, max=3600)),
+        "max_connections": env.int("MAX_CONNECTIONS", 1000, validate=Range(min=1, max=1_000_000)),
+        "rate_checkout": env.str("RATE_LIMIT_CHECKOUT", "20/minute", validate=_rate),
+        "rate_status": env.str("RATE_LIMIT_STATUS", "300/minute", validate=_rate),
+        "trusted_proxies": env.str("TRUSTED_PROXIES", "", validate=_proxies),
+        "confirm_max": env.float(
+            "STRIPE_CONFIRM_MAX_PER_SECOND", 5.0, validate=Range(min=0, max=1000)
+        ),
+    }
 
 
 def _needed(needed: bool, validate: Callable[[str], bool]) -> dict[str, Any]:
@@ -230,9 +275,20 @@ def _check_webhook_secrets(value: str) -> str | None:
 
 
 def _check_database_url(value: str) -> str | None:
-    parts = urlsplit(value)
+    """What asyncpg would otherwise fail on at start-up, with a traceback (a bad port, an
+    unclosed IPv6 bracket) or, worse, forever as "database unavailable" (a bad sslmode)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        return "must be a well-formed postgres:// or postgresql:// URL"
     if parts.scheme not in ("postgres", "postgresql"):
         return "must be a postgres:// or postgresql:// URL"
+    if port == 0:
+        return "must be a well-formed postgres:// or postgresql:// URL"
+    sslmode = parse_qs(parts.query).get("sslmode", [])
+    if any(mode not in _SSL_MODES for mode in sslmode):
+        return f"sslmode must be one of {', '.join(_SSL_MODES)}"
     return None
 
 
@@ -257,6 +313,22 @@ def _origins(values: list[str]) -> bool:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
             raise ValidationError("must be comma-separated origins like https://app.example")
+    return True
+
+
+def _rate(value: str) -> bool:
+    try:
+        parse_rate(value)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    return True
+
+
+def _proxies(value: str) -> bool:
+    try:
+        parse_trusted_proxies(value)
+    except ValueError:
+        raise ValidationError("must be comma-separated addresses or networks (CIDR)") from None
     return True
 
 

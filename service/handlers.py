@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.client import responses
@@ -29,8 +30,11 @@ from service.errors import (
     PaymentError,
     ProjectNotFound,
     ProjectNotPayable,
+    RateLimited,
     StripeFailed,
+    UnstorableWebhook,
 )
+from service.limits import CallerLimits, RequestLimits, caller_key
 from service.logs import request_id_from, request_id_var
 from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway
@@ -40,6 +44,11 @@ log = logging.getLogger("service.http")
 CHECKOUT_MAX_BODY = 16 * 1024
 WEBHOOK_MAX_BODY = 1024 * 1024
 HEALTH_TIMEOUT_SECONDS = 2.0
+# A Content-Length is digits and nothing else: not "23, 23", not "-1", not "+5", not "²".
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,20}")
+# What PostgreSQL refuses to store (a value out of range, a NUL, an index row too large):
+# from a signed webhook that is a poison event, and a 500 would make Stripe retry it for days.
+_UNSTORABLE = (asyncpg.exceptions.DataError, asyncpg.exceptions.ProgramLimitExceededError)
 
 
 class InFlight:
@@ -49,6 +58,12 @@ class InFlight:
         self.count = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def __enter__(self) -> None:
+        self.enter()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.leave()
 
     def enter(self) -> None:
         self.count += 1
@@ -73,6 +88,18 @@ class AppContext:
     gateway: StripeGateway
     metrics: Metrics
     in_flight: InFlight = field(default_factory=InFlight)
+    # Built from the settings: per-caller rate limits and the cap on the status endpoint's
+    # Stripe reads (per process, in memory).
+    limits: RequestLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "limits",
+            RequestLimits.from_settings(
+                self.settings, self.metrics.stripe_confirmations_capped.inc
+            ),
+        )
 
 
 _STATUS: tuple[tuple[type[PaymentError], int], ...] = (
@@ -81,16 +108,24 @@ _STATUS: tuple[tuple[type[PaymentError], int], ...] = (
     (PayloadTooLarge, 413),
     (ProjectNotFound, 404),
     (ProjectNotPayable, 409),
+    (RateLimited, 429),
     (StripeFailed, 502),
     (CheckoutBusy, 503),
     (DatabaseUnavailable, 503),
 )
 
 
-def status_for(error: BaseException, *, database_down_status: int = 503) -> tuple[int, str]:
-    """The HTTP status and message for an error; unknown errors never leak their text."""
+def status_for(
+    error: BaseException, *, database_down_status: int = 503, unstorable_status: int = 500
+) -> tuple[int, str]:
+    """The HTTP status and message for an error; unknown errors never leak their text.
+
+    `unstorable_status` is for a value the database refused (a DataError): a bug anywhere
+    but in a signed webhook, where it is a poison event (400: see StripeWebhookHandler)."""
     if isinstance(error, DatabaseUnavailable) or is_unavailable(error):
         return database_down_status, "the database is unavailable; try again later"
+    if isinstance(error, _UNSTORABLE):
+        return unstorable_status, "the event holds a value that cannot be stored"
     if isinstance(error, PaymentError):
         for kind, status in _STATUS:
             if isinstance(error, kind):
@@ -105,6 +140,7 @@ class BaseHandler(tornado.web.RequestHandler):
     request_id: str
     # Stripe retries a webhook on any 5xx, and the contract names 500 for a database outage.
     database_down_status: ClassVar[int] = 503
+    unstorable_status: ClassVar[int] = 500
     cors: ClassVar[bool] = False
     route: ClassVar[str] = "other"  # the metrics label: a fixed name, never the raw path
 
@@ -117,12 +153,13 @@ class BaseHandler(tornado.web.RequestHandler):
         # still connected: a checkout whose caller hung up still stores the session Stripe
         # made, and a stopping process waits for that before it closes the pool. (on_finish
         # is never reached when a streamed body is cut off; on_connection_close comes while
-        # the handler may still be running.)
-        self.ctx.in_flight.enter()
-        try:
+        # the handler may still be running.) A streamed body counts from when it has all
+        # arrived (BodyHandler.post), so a stalled upload never holds a stop up.
+        if _streams_body(self):
             await super()._execute(transforms, *args, **kwargs)
-        finally:
-            self.ctx.in_flight.leave()
+            return
+        with self.ctx.in_flight:
+            await super()._execute(transforms, *args, **kwargs)
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -136,8 +173,26 @@ class BaseHandler(tornado.web.RequestHandler):
         origin = self.request.headers.get("Origin")
         if self.cors and origin and origin in self.ctx.settings.cors_allowed_origins:
             self.set_header("Access-Control-Allow-Origin", origin)
-            self.set_header("Access-Control-Expose-Headers", "X-Request-ID")
+            self.set_header("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
         self.add_header("Vary", "Origin")
+        if self.request.method != "OPTIONS":
+            self.enforce_rate_limit(self.rate_limit())
+
+    def rate_limit(self) -> CallerLimits | None:
+        """This route's per-caller limit (None: not limited)."""
+        return None
+
+    def caller(self) -> str:
+        """Who is calling, as the rate limits see it (see limits.caller_key)."""
+        return caller_key(self.request, self.ctx.settings.trusted_proxies)
+
+    def enforce_rate_limit(self, limits: CallerLimits | None) -> None:
+        if limits is None:
+            return
+        retry_after = limits.retry_after(self.caller())
+        if retry_after is not None:
+            self.ctx.metrics.rate_limited.labels(self.route).inc()
+            raise RateLimited(retry_after)
 
     def options(self, *_args: str) -> None:
         """CORS preflight: only listed origins, only this route's methods."""
@@ -161,8 +216,14 @@ class BaseHandler(tornado.web.RequestHandler):
         if error is None:
             message = responses.get(status_code, "error").lower()
         else:
-            status_code, message = status_for(error, database_down_status=self.database_down_status)
+            status_code, message = status_for(
+                error,
+                database_down_status=self.database_down_status,
+                unstorable_status=self.unstorable_status,
+            )
             self.set_status(status_code)
+            if isinstance(error, RateLimited):
+                self.set_header("Retry-After", str(error.retry_after))
         if status_code >= 500 and error is not None and not isinstance(error, PaymentError):
             log.error("request failed", exc_info=exc_info)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -177,6 +238,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(orjson.dumps(body))
 
 
+def _streams_body(handler: tornado.web.RequestHandler) -> bool:
+    return isinstance(handler, BodyHandler)
+
+
 def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
     own = getattr(type(handler), method.lower(), None)
     return own is not None and own is not getattr(tornado.web.RequestHandler, method.lower())
@@ -184,7 +249,10 @@ def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
 
 @tornado.web.stream_request_body
 class BodyHandler(BaseHandler):
-    """Reads a bounded body: a declared oversize is refused before a byte of it is read."""
+    """Reads a bounded body: a declared oversize is refused before a byte of it is read.
+
+    Subclasses implement `handle(body)`; it runs (and counts as in flight) once the whole
+    body is in."""
 
     max_body_bytes: ClassVar[int]
 
@@ -193,7 +261,9 @@ class BodyHandler(BaseHandler):
         self._chunks: list[bytes] = []
         self._size = 0
         declared = self.request.headers.get("Content-Length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+        if declared is not None and not _PLAIN_NUMBER.fullmatch(declared):
+            raise InvalidRequest("Content-Length must be a plain number")
+        if declared is not None and int(declared) > self.max_body_bytes:
             raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
         # A chunked body has no declared size: stop reading well past the limit.
         assert self.request.connection is not None
@@ -209,13 +279,23 @@ class BodyHandler(BaseHandler):
             raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
         return b"".join(self._chunks)
 
+    async def post(self) -> None:
+        with self.ctx.in_flight:
+            await self.handle()
+
+    async def handle(self) -> None:
+        raise NotImplementedError
+
 
 class CheckoutHandler(BodyHandler):
     max_body_bytes = CHECKOUT_MAX_BODY
     cors = True
     route = "checkout"
 
-    async def post(self) -> None:
+    def rate_limit(self) -> CallerLimits | None:
+        return self.ctx.limits.checkout
+
+    async def handle(self) -> None:
         data = _json_object(self.body())
         if "project_id" not in data:
             raise InvalidRequest("project_id is required")
@@ -243,13 +323,14 @@ class CheckoutHandler(BodyHandler):
 class StripeWebhookHandler(BodyHandler):
     max_body_bytes = WEBHOOK_MAX_BODY
     database_down_status = 500
+    unstorable_status = 400
     route = "webhook"
 
     def prepare(self) -> None:
         self.received_at = datetime.now(UTC)
         super().prepare()
 
-    async def post(self) -> None:
+    async def handle(self) -> None:
         try:
             result = await payments.receive_webhook(
                 self.ctx.pool,
@@ -259,20 +340,43 @@ class StripeWebhookHandler(BodyHandler):
                 self.request.headers.get("Stripe-Signature"),
                 self.received_at,
             )
-        except (InvalidWebhook, PayloadTooLarge):
+        except (InvalidWebhook, PayloadTooLarge) as error:
             self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            if isinstance(error, UnstorableWebhook):
+                _log_unstorable(error.message)
+            raise
+        except _UNSTORABLE as error:
+            # The last resort: the event passed every check and the database still refused
+            # a value. asyncpg's message quotes the value (customer data, perhaps): never log it.
+            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            _log_unstorable(f"the database refused a value ({type(error).__name__})")
             raise
         self.ctx.metrics.webhook_events.labels(result.event_type, result.outcome).inc()
         self.render_json(dict(payments.event_summary(result)))
+
+
+def _log_unstorable(reason: str) -> None:
+    log.warning(
+        "signed webhook refused: it cannot be stored",
+        extra={"fields": {"event": "webhook_unstorable", "reason": reason}},
+    )
 
 
 class PaymentStatusHandler(BaseHandler):
     cors = True
     route = "payment_status"
 
+    def rate_limit(self) -> CallerLimits | None:
+        return self.ctx.limits.status
+
     async def get(self, project_id: str) -> None:
         payment = await payments.payment_status(
-            self.ctx.pool, self.ctx.queries, self.ctx.gateway, self.ctx.settings, project_id
+            self.ctx.pool,
+            self.ctx.queries,
+            self.ctx.gateway,
+            self.ctx.settings,
+            project_id,
+            stripe_reads=self.ctx.limits.stripe_reads,
         )
         self.render_json(
             {

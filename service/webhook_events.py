@@ -18,9 +18,13 @@ from typing import Any
 import orjson
 import stripe
 
-from service.errors import InvalidWebhook
+from service.errors import InvalidWebhook, UnstorableWebhook
 
 PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# PostgreSQL's bigint, which holds every number the service stores.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+# Stripe's ids are far shorter; an id is indexed, and an index row must stay small.
+MAX_ID_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,13 @@ def verify_signature(
 
 
 def _signed_at(header: str) -> int:
+    """The header's timestamp. The SDK reads `t=<T>=junk` as T and verifies it; Stripe never
+    sends such a header, so a signed one is refused rather than half-understood."""
     for item in header.split(","):
         key, _, value = item.strip().partition("=")
         if key == "t":
+            if not value.isascii() or not value.isdigit():
+                raise UnstorableWebhook("malformed Stripe-Signature header")
             return int(value)
     return 0
 
@@ -73,9 +81,16 @@ def parse_event(payload: bytes) -> StripeEvent:
 
 
 def event_from_data(data: object) -> StripeEvent:
-    """An event already parsed from JSON (a webhook body, or a page of GET /v1/events)."""
+    """An event already parsed from JSON (a webhook body, or a page of GET /v1/events).
+
+    Raises UnstorableWebhook for an event the database could not hold (a NUL in a string,
+    a number beyond bigint, an id too long to index): answered 400 rather than failing on
+    write, which Stripe would retry for days."""
     if not isinstance(data, dict) or data.get("object") != "event":
         raise InvalidWebhook("body is not a Stripe event")
+    problem = unstorable_value(data)
+    if problem is not None:
+        raise UnstorableWebhook(f"the event cannot be stored: {problem}")
     event_id, event_type, created = data.get("id"), data.get("type"), data.get("created")
     body = data.get("data")
     obj = body.get("object") if isinstance(body, dict) else None
@@ -91,6 +106,10 @@ def event_from_data(data: object) -> StripeEvent:
         and isinstance(obj, dict)
     ):
         raise InvalidWebhook("body is not a Stripe event")
+    for key in ("id", "payment_intent", "charge"):
+        value = _id_of(obj.get(key))
+        if value is not None and len(value) > MAX_ID_LENGTH:
+            raise UnstorableWebhook(f"the event cannot be stored: its {key} is too long")
     return StripeEvent(
         event_id=event_id,
         event_type=event_type,
@@ -98,6 +117,28 @@ def event_from_data(data: object) -> StripeEvent:
         livemode=data.get("livemode") is True,
         obj=obj,
     )
+
+
+def unstorable_value(data: object) -> str | None:
+    """What in `data` PostgreSQL could not store, without quoting it; None when all is well.
+
+    Walks every value (iteratively: nesting is bounded only by orjson's 1024 levels)."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "a string holds a NUL character"
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if "\x00" in key:
+                    return "a key holds a NUL character"
+                stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not _INT64_MIN <= item <= _INT64_MAX:
+            return "a number is outside the 64-bit range"
+    return None
 
 
 def project_reference(event: StripeEvent) -> tuple[str | None, str | None]:

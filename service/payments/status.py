@@ -12,6 +12,7 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
+from service.limits import TokenBucket
 from service.logs import request_id_var
 from service.payments.common import (
     StatusChange,
@@ -40,6 +41,7 @@ async def payment_status(
     gateway: StripeGateway,
     settings: Settings,
     project_id: str,
+    stripe_reads: TokenBucket | None = None,
 ) -> ProjectPayment:
     """The project's status. A pending project's session is also read from Stripe (at most
     once per STRIPE_CONFIRM_INTERVAL_SECONDS, across replicas), because the buyer may land
@@ -51,7 +53,9 @@ async def payment_status(
     if row is None:
         raise ProjectNotFound("no checkout was ever started for this project")
     confirm = row["status"] == PENDING and settings.stripe_confirm_interval_seconds > 0
-    if confirm and await _confirm_with_stripe(pool, queries, gateway, settings, project_id):
+    if confirm and await _confirm_with_stripe(
+        pool, queries, gateway, settings, project_id, stripe_reads
+    ):
         async with connection(pool) as conn:
             row = await queries.get_project_payment(conn, project_id=project_id)
     return ProjectPayment(row["project_id"], row["status"], row["updated_at"])
@@ -63,6 +67,7 @@ async def _confirm_with_stripe(
     gateway: StripeGateway,
     settings: Settings,
     project_id: str,
+    stripe_reads: TokenBucket | None = None,
 ) -> bool:
     """True when Stripe's view of the session changed the project's status."""
     checked_before = datetime.now(UTC) - timedelta(seconds=settings.stripe_confirm_interval_seconds)
@@ -71,6 +76,10 @@ async def _confirm_with_stripe(
             conn, project_id=project_id, checked_before=checked_before
         )
     if session_id is None:
+        return False
+    # The per-replica cap (STRIPE_CONFIRM_MAX_PER_SECOND): beyond it the page simply sees
+    # the stored status, and the webhook still comes.
+    if stripe_reads is not None and not stripe_reads.take():
         return False
     try:
         session = await asyncio.wait_for(
