@@ -112,9 +112,7 @@ async def test_1100_slow_bodies_leave_health_answering_within_100_ms_and_are_cut
                 writer.write(b" ")
 
         trickling = asyncio.ensure_future(keep_trickling())
-        waits = await asyncio.gather(
-            *(_closed_by_server(c, 20) for c in connections)
-        )
+        waits = await asyncio.gather(*(_closed_by_server(c, 20) for c in connections))
         trickling.cancel()
         cut_after = time.monotonic() - opened
         # Each is cut off 10 s after its request began (a trickle buys nothing): the last
