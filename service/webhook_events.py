@@ -136,7 +136,8 @@ def unstorable_value(data: object) -> str | None:
                 stack.append(value)
         elif isinstance(item, list):
             stack.extend(item)
-        elif isinstance(item, int) and not _INT64_MIN <= item <= _INT64_MAX:
+        elif isinstance(item, int | float) and not _INT64_MIN <= item <= _INT64_MAX:
+            # orjson reads an integer beyond 64 bits as a float: out of range either way.
             return "a number is outside the 64-bit range"
     return None
 
