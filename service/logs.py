@@ -197,6 +197,12 @@ LOG_BUFFER_LINES_DEFAULT = 10_000
 def configure_logging(level: str, buffer_lines: int = LOG_BUFFER_LINES_DEFAULT) -> LogWriter:
     """JSON lines on stdout through a LogWriter. Called again in a forked worker, which
     needs a writer thread of its own (threads do not survive fork)."""
+    # The lines carry none of the caller's file, line, thread or process, so the records need
+    # not compute them (the logging HOWTO's "Optimization"): a quarter of each call's cost.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = LogWriter(1, buffer_lines)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -122,21 +122,24 @@ def event_from_data(data: object) -> StripeEvent:
 def unstorable_value(data: object) -> str | None:
     """What in `data` PostgreSQL could not store, without quoting it; None when all is well.
 
-    Walks every value (iteratively: nesting is bounded only by orjson's 1024 levels)."""
-    stack = [data]
+    Walks every value, iteratively (nesting is bounded only by orjson's 1024 levels), with
+    exact type tests: about as long as orjson took to parse the body (~20 us an event)."""
+    stack: list[Any] = [data]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
+        item = pop()
+        kind = type(item)
+        if kind is str:
             if "\x00" in item:
                 return "a string holds a NUL character"
-        elif isinstance(item, dict):
-            for key, value in item.items():
+        elif kind is dict:
+            for key in item:
                 if "\x00" in key:
                     return "a key holds a NUL character"
-                stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, int | float) and not _INT64_MIN <= item <= _INT64_MAX:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif (kind is int or kind is float) and not _INT64_MIN <= item <= _INT64_MAX:
             # orjson reads an integer beyond 64 bits as a float: out of range either way.
             return "a number is outside the 64-bit range"
     return None
