@@ -710,13 +710,22 @@ def webhook_round(
         duration,
         {"BENCH_DATA": str(batch.data_prefix)},
     )
-    time.sleep(0.5)  # requests wrk left in flight at its deadline finish
     sent = {
         batch.event_id(thread, n)
         for thread, count in enumerate(result["sent"])
         for n in range(1, min(count, batch.per_thread) + 1)
     }
+    # Requests wrk left in flight at its deadline still finish: wait until no more arrive
+    # (on a loaded machine that takes longer than any fixed pause).
+    time.sleep(0.5)
     recorded = set(sql(db, "recorded_event_ids", pattern=batch.event_pattern))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = set(sql(db, "recorded_event_ids", pattern=batch.event_pattern))
+        if again == recorded:
+            break
+        recorded = again
     check = dict(sql(db, "exactly_once", pattern=batch.project_pattern))
     problems: list[str] = []
     if result["wrapped"]:

@@ -124,8 +124,10 @@ def status_for(
     but in a signed webhook, where it is a poison event (400: see StripeWebhookHandler)."""
     if isinstance(error, DatabaseUnavailable) or is_unavailable(error):
         return database_down_status, "the database is unavailable; try again later"
-    if isinstance(error, _UNSTORABLE):
+    if isinstance(error, _UNSTORABLE) and unstorable_status < 500:
         return unstorable_status, "the event holds a value that cannot be stored"
+    if isinstance(error, _UNSTORABLE):
+        return unstorable_status, "internal error"
     if isinstance(error, PaymentError):
         for kind, status in _STATUS:
             if isinstance(error, kind):
@@ -251,8 +253,8 @@ def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
 class BodyHandler(BaseHandler):
     """Reads a bounded body: a declared oversize is refused before a byte of it is read.
 
-    Subclasses implement `handle(body)`; it runs (and counts as in flight) once the whole
-    body is in."""
+    Subclasses implement `handle()` (reading `body()`); it runs, and counts as in flight,
+    once the whole body is in."""
 
     max_body_bytes: ClassVar[int]
 

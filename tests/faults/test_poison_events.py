@@ -132,7 +132,7 @@ def test_a_value_the_database_refuses_is_a_400_on_the_webhook_path_only() -> Non
         400,
         "the event holds a value that cannot be stored",
     )
-    assert status_for(refused)[0] == 500
+    assert status_for(refused) == (500, "internal error")
     too_long = asyncpg.exceptions.ProgramLimitExceededError("index row size exceeds maximum")
     assert status_for(too_long, unstorable_status=400)[0] == 400
 
