@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Commands that act on what a running `make run` chose (./.data/run.env; the environment wins).
 WITH_RUN_ENV := $(PY) -m devtools.run_env
 
-.PHONY: install run test lint fmt clean clean-data chromium bench migrate reconcile send-event trigger
+.PHONY: install run test lint fmt clean clean-data chromium promtool bench migrate reconcile send-event trigger
 
 install: $(STAMP)
 
@@ -51,12 +51,16 @@ trigger: install
 
 ## The whole suite. Uses TEST_DATABASE_URL's server when set, else starts its own.
 ## The browser test (tests/test_browser_*.py) needs Debian's chromium: `chromium` installs it.
-test: install chromium
+test: install chromium promtool
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## Debian's chromium for the browser test (Playwright drives it; never `playwright install`).
 chromium:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+## promtool (Debian's prometheus package) checks and unit-tests deploy/alerts.yaml.
+promtool:
+	command -v promtool >/dev/null || (apt-get update && apt-get install -y --no-install-recommends prometheus)
 
 ## Throughput against the database's own ceiling (pgbench); see BENCHMARKS.md. Needs wrk.
 bench: install

@@ -519,10 +519,31 @@ class Service:
         return [self.proc.pid] if self.workers == 1 else children_of(self.proc.pid)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """How a measured service is configured, and which code it runs.
+
+    `tuned`: LOG_LEVEL=WARNING (no request lines) and a pool of 32 / N connections, the
+    same 32 pgbench gets. `defaults`: nothing set but what the service needs (request
+    lines at INFO, the default pool). `code`: the folder whose `service` package runs (a
+    snapshot of `--before REF`, or this tree)."""
+
+    name: str
+    tuned: bool
+    code: Path = ROOT
+    ref: str | None = None
+
+    def key(self, workers: int) -> str:
+        """The mode's key in results["modes"]: "1", "2" for tuned (as before), else e.g.
+        "1 defaults" or "1 defaults @5e0127d"."""
+        key = str(workers) if self.tuned else f"{workers} {self.name}"
+        return key if self.ref is None else f"{key} @{self.ref}"
+
+
 def service_env(
-    db: Database, port: int, standin_port: int, workers: int, pool: int
+    db: Database, port: int, standin_port: int, workers: int, pool: int, profile: Profile
 ) -> dict[str, str]:
-    return os.environ | {
+    env = os.environ | {
         "STRIPE_SECRET_KEY": SECRET_KEY,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_PRODUCT_PRICE_ID": PRICE_ID,
@@ -532,12 +553,23 @@ def service_env(
         "DATABASE_URL": db.url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "LOG_LEVEL": "WARNING",
         "WEBHOOK_TOLERANCE_SECONDS": "3600",
-        "DB_POOL_MIN_SIZE": str(pool),
-        "DB_POOL_MAX_SIZE": str(pool),
         "WEB_CONCURRENCY": str(workers),
+        # wrk is one caller sending hundreds of checkouts a second: the per-caller limits
+        # (20 checkouts a minute by default) would answer nearly all of them 429.
+        "RATE_LIMIT_CHECKOUT": "off",
+        "RATE_LIMIT_STATUS": "off",
+        "PYTHONPATH": str(profile.code),
     }
+    for name in ("LOG_LEVEL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE"):
+        env.pop(name, None)
+    if profile.tuned:
+        env |= {
+            "LOG_LEVEL": "WARNING",
+            "DB_POOL_MIN_SIZE": str(pool),
+            "DB_POOL_MAX_SIZE": str(pool),
+        }
+    return env
 
 
 def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -557,14 +589,14 @@ def wait_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | N
 
 @contextmanager
 def running_service(
-    db: Database, workdir: Path, standin_port: int, workers: int, pool: int
+    db: Database, workdir: Path, standin_port: int, workers: int, pool: int, profile: Profile
 ) -> Iterator[Service]:
     port = free_port()
-    stderr = (workdir / f"service-{workers}.log").open("wb")
+    stderr = (workdir / f"service-{profile.key(workers).replace(' ', '-')}.log").open("wb")
     proc = subprocess.Popen(  # noqa: S603 - the service's own serve command
         [sys.executable, "-m", "service", "serve", "--workers", str(workers)],
-        cwd=ROOT,
-        env=service_env(db, port, standin_port, workers, pool),
+        cwd=profile.code,
+        env=service_env(db, port, standin_port, workers, pool, profile),
         stdout=stderr,
         stderr=stderr,
     )
@@ -701,13 +733,22 @@ def webhook_round(
         duration,
         {"BENCH_DATA": str(batch.data_prefix)},
     )
-    time.sleep(0.5)  # requests wrk left in flight at its deadline finish
     sent = {
         batch.event_id(thread, n)
         for thread, count in enumerate(result["sent"])
         for n in range(1, min(count, batch.per_thread) + 1)
     }
+    # Requests wrk left in flight at its deadline still finish: wait until no more arrive
+    # (on a loaded machine that takes longer than any fixed pause).
+    time.sleep(0.5)
     recorded = set(sql(db, "recorded_event_ids", pattern=batch.event_pattern))
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        again = set(sql(db, "recorded_event_ids", pattern=batch.event_pattern))
+        if again == recorded:
+            break
+        recorded = again
     check = dict(sql(db, "exactly_once", pattern=batch.project_pattern))
     problems: list[str] = []
     if result["wrapped"]:
@@ -897,6 +938,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkout-connections", type=int, default=64)
     parser.add_argument("--modes", default="1,2", help="worker counts to measure")
     parser.add_argument(
+        "--settings",
+        default="tuned,defaults",
+        help="tuned (LOG_LEVEL=WARNING, pool 32/N), defaults (the service's own), or both",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also measure the service as committed at REF, at its default settings, in the "
+        "same run (same database, same ceiling rounds): a before/after on one machine",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="py-spy the 1-process service (not counted)"
     )
     parser.add_argument("--out", type=Path, default=BENCH / "out")
@@ -919,10 +971,16 @@ def main(argv: list[str] | None = None) -> int:
         "round_seconds": args.duration,
         "connections": args.connections,
     }
+    profiles = [Profile(name, tuned=name == "tuned") for name in args.settings.split(",") if name]
+    if any(p.name not in ("tuned", "defaults") for p in profiles):
+        raise SystemExit("--settings takes tuned, defaults or both")
     try:
         with tempfile.TemporaryDirectory(prefix="payment-bench-") as tmp:
             workdir = Path(tmp)
-            measure(args, modes, workdir, results)
+            if args.before:
+                profiles.append(before_profile(args.before, workdir))
+                results["before"] = profiles[-1].ref
+            measure(args, modes, profiles, workdir, results)
     except BenchFailed as failure:
         results["ok"] = False
         results["failure"] = str(failure)
@@ -946,6 +1004,26 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results))
     print(json.dumps(results, separators=(",", ":")))
     return 0
+
+
+def before_profile(ref: str, workdir: Path) -> Profile:
+    """The service, queries and migrations of `ref`, extracted into workdir/before."""
+    git = shutil.which("git")
+    if git is None:
+        raise SystemExit("--before needs git")
+    sha = subprocess.run(  # noqa: S603 - git, fixed arguments
+        [git, "rev-parse", "--short", ref], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    archive = subprocess.run(  # noqa: S603 - git, fixed arguments
+        [git, "archive", "--format=tar", sha, "service", "queries", "migrations"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    code = workdir / "before"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(code, filter="data")
+    return Profile("defaults", tuned=False, code=code, ref=sha)
 
 
 def run_at_ref(ref: str, argv: list[str]) -> int:
@@ -1006,7 +1084,11 @@ def machine() -> dict[str, Any]:
 
 
 def measure(
-    args: argparse.Namespace, modes: list[int], workdir: Path, results: dict[str, Any]
+    args: argparse.Namespace,
+    modes: list[int],
+    profiles: list[Profile],
+    workdir: Path,
+    results: dict[str, Any],
 ) -> None:
     log("starting an embedded PostgreSQL and migrating it")
     db, _server = start_database(workdir)
@@ -1052,10 +1134,11 @@ def measure(
         results["standin_alone"] = standin_alone.summary()
 
         results["modes"] = {}
-        for workers in modes:
-            results["modes"][str(workers)] = measure_mode(
-                args, db, workdir, standin_port, standin_pid, workers, ceiling_round
-            )
+        for profile in profiles:
+            for workers in modes:
+                results["modes"][profile.key(workers)] = measure_mode(
+                    args, db, workdir, standin_port, standin_pid, workers, profile, ceiling_round
+                )
         results["ceiling"] = ceiling.summary()
     ideal = args.checkout_connections / STRIPE_DELAY_SECONDS
     alone = results["standin_alone"]["per_s"]
@@ -1073,34 +1156,39 @@ def measure_mode(
     standin_port: int,
     standin_pid: int,
     workers: int,
+    profile: Profile,
     ceiling_round: Callable[[], float],
 ) -> dict[str, Any]:
-    # The same 32 database connections as pgbench, split across the workers.
+    # Tuned: the same 32 database connections as pgbench, split across the workers.
     pool = max(1, args.connections // workers)
-    log(f"service with {workers} process(es), DB pool {pool} each: warm-up")
-    with running_service(db, workdir, standin_port, workers, pool) as service:
+    key = profile.key(workers)
+    pool_text = f"DB pool {pool} each" if profile.tuned else "default pool, INFO request lines"
+    log(f"service {key} ({workers} process(es), {pool_text}): warm-up")
+    with running_service(db, workdir, standin_port, workers, pool, profile) as service:
         procs = Processes(service.pids, db.postmaster, standin_pid)
-        warm_batch = make_webhook_batch(db, workdir, f"w{workers}warm", 6000)
+        tag = f"w{workers}{profile.name[0]}{profile.ref or ''}"
+        warm_batch = make_webhook_batch(db, workdir, f"{tag}warm", 6000)
         warm, _ = webhook_round(db, service, warm_batch, args.connections, 2, procs)
-        per_thread = math.ceil(warm["per_s"] * args.duration / WRK_THREADS * 3.0) + 500
+        # Three times the warm-up's rate and more: on a shared machine a round can run faster.
+        per_thread = math.ceil(warm["per_s"] * args.duration / WRK_THREADS * 3.0) + 1000
         hooks, health, checkout = Scenario(), Scenario(), Scenario()
         ratios = Series()
         for r in range(args.rounds):
             ceiling_rate = ceiling_round()
-            batch = make_webhook_batch(db, workdir, f"w{workers}r{r}", per_thread)
+            batch = make_webhook_batch(db, workdir, f"{tag}r{r}", per_thread)
             res, check = webhook_round(db, service, batch, args.connections, args.duration, procs)
             hooks.add_wrk(res)
             hooks.checks.append(check)
             ratios.add(res["per_s"] / ceiling_rate)
             log(
-                f"{workers}p webhooks round {r + 1}: {res['per_s']:.0f}/s, "
+                f"{key}: webhooks round {r + 1}: {res['per_s']:.0f}/s, "
                 f"p99 {res['p99_us'] / 1000:.1f} ms, exactly once: {check['recorded']} events"
             )
             res = measured_wrk(procs, f"{service.url}/health", "health.lua", args.connections, 5)
             if problem := transport_problem(res):
                 raise BenchFailed(f"/health: {problem}")
             health.add_wrk(res)
-            prefix = f"bc-w{workers}r{r}-"
+            prefix = f"bc-{tag}r{r}-"
             res = measured_wrk(
                 procs,
                 f"{service.url}/api/checkout",
@@ -1121,15 +1209,17 @@ def measure_mode(
             checkout.checks.append(
                 {"round": r, "answered_200": res["requests"], "sessions": sessions["with_session"]}
             )
-            log(f"{workers}p health {health.rate.values[-1]:.0f}/s, checkout {res['per_s']:.0f}/s")
-        profile = None
-        if args.profile and workers == 1:
+            log(f"{key}: health {health.rate.values[-1]:.0f}/s, checkout {res['per_s']:.0f}/s")
+        spied = None
+        if args.profile and workers == 1 and profile.tuned and profile.ref is None:
             log("py-spy: profiling 1 process under webhooks, then checkout")
-            profile = profile_service(db, service, workdir, per_thread, args, procs)
+            spied = profile_service(db, service, workdir, per_thread, args, procs)
         rss = {str(pid): round(peak_rss_mb(pid), 1) for pid in service.worker_pids()}
         supervisor = round(peak_rss_mb(service.proc.pid), 1) if workers > 1 else None
     mode: dict[str, Any] = {
-        "db_pool_per_process": pool,
+        "settings": profile.name,
+        "code": profile.ref or "this tree",
+        "db_pool_per_process": pool if profile.tuned else "default (2-10)",
         "webhooks": hooks.summary(),
         # Each round's webhooks/s over the pgbench round run just before it.
         "webhooks_vs_ceiling": ratios.summary(3),
@@ -1137,8 +1227,8 @@ def measure_mode(
         "checkout": checkout.summary(),
         "peak_rss_mb": {"workers": rss, "max_worker": max(rss.values()), "supervisor": supervisor},
     }
-    if profile is not None:
-        mode["profile"] = profile
+    if spied is not None:
+        mode["profile"] = spied
     return mode
 
 
@@ -1175,8 +1265,10 @@ def table(results: dict[str, Any]) -> str:
             _cores(results["standin_alone"]),
         ),
     ]
-    for workers, mode in results["modes"].items():
+    for key, mode in results["modes"].items():
+        workers, _, rest = key.partition(" ")
         label = "1 process" if workers == "1" else f"{workers} workers"
+        label += f", {rest}" if rest else (", tuned" if "settings" in mode else "")
         hooks, health, checkout = mode["webhooks"], mode["health"], mode["checkout"]
         rows += [
             (

@@ -9,7 +9,6 @@ import signal
 import socket
 from dataclasses import replace
 
-import tornado.httpserver
 import tornado.ioloop
 import tornado.netutil
 import tornado.web
@@ -29,8 +28,10 @@ from service.handlers import (
     StripeWebhookHandler,
     log_request,
 )
+from service.logs import count_dropped_lines_with
 from service.metrics import Metrics, multiprocess_dir, serve_metrics
 from service.payments.sweep import Sweeper
+from service.server import GuardedServer, make_server, raise_descriptor_limit
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
 log = logging.getLogger("service.app")
@@ -61,10 +62,14 @@ def make_app(ctx: AppContext) -> tornado.web.Application:
     )
 
 
-def make_server(app: tornado.web.Application) -> tornado.httpserver.HTTPServer:
-    # Body limits are enforced per route; this only bounds what any request may stream.
-    return tornado.httpserver.HTTPServer(
-        app, xheaders=False, max_body_size=2 * WEBHOOK_MAX_BODY, idle_connection_timeout=60
+def make_http_server(ctx: AppContext) -> GuardedServer:
+    return make_server(
+        make_app(ctx),
+        # Body limits are enforced per route; this only bounds what any request may stream.
+        max_body_size=2 * WEBHOOK_MAX_BODY,
+        body_timeout_seconds=ctx.settings.body_timeout_seconds,
+        max_connections=ctx.settings.max_connections,
+        metrics=ctx.metrics,
     )
 
 
@@ -144,6 +149,8 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         )
         pool = await db.create_pool(replace(settings, db_pool_min_size=0))
     client, http = make_stripe_client(settings)
+    metrics = Metrics()
+    count_dropped_lines_with(metrics.log_lines_dropped.inc)
     ctx = AppContext(
         settings=settings,
         pool=pool,
@@ -156,12 +163,16 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     await db.warn_if_privileged(pool, queries)
     stopping = asyncio.Event()
     sweeps = _start_sweeps(ctx, stopping)
-    metrics.observe_pool(pool)
-    pool_sampler = tornado.ioloop.PeriodicCallback(
-        lambda: metrics.observe_pool(pool), POOL_SAMPLE_MILLISECONDS
-    )
+    raise_descriptor_limit(settings.max_connections)
+    server = make_http_server(ctx)
+
+    def sample() -> None:
+        metrics.observe_pool(pool)
+        metrics.connections_open.set(server.open_connections)
+
+    sample()
+    pool_sampler = tornado.ioloop.PeriodicCallback(sample, POOL_SAMPLE_MILLISECONDS)
     pool_sampler.start()
-    server = make_server(make_app(ctx))
     server.add_sockets(sockets)
     log.info(
         "serving",
@@ -183,6 +194,8 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
 
     log.info("stopping", extra={"fields": {"event": "stop"}})
     server.stop()
+    # In flight: requests being handled. A request still sending its body (a stalled
+    # upload) is not waited for: closing the connections below ends it.
     try:
         await asyncio.wait_for(ctx.in_flight.drained(), SHUTDOWN_GRACE_SECONDS)
     except TimeoutError:

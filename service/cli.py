@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"payment-service: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_buffer_lines)
 
     if args.command == "migrate":
         return eventloop.run(_migrate(settings), settings.event_loop)

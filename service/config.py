@@ -6,6 +6,7 @@ round; no message ever repeats a variable's value, because the values include se
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import stripe
 from dotenv import dotenv_values
@@ -23,6 +24,14 @@ from marshmallow.validate import OneOf, Range
 
 from service.auth import AuthMode, is_local_url, load_public_key, parse_keys_file
 from service.eventloop import EVENT_LOOPS
+from service.limits import (
+    CHECKOUT_RATE_DEFAULT,
+    STATUS_RATE_DEFAULT,
+    Rate,
+    parse_rate,
+    parse_trusted_proxies,
+)
+from service.logs import LOG_BUFFER_LINES_DEFAULT
 
 STRIPE_API_BASE_DEFAULT = "https://api.stripe.com"
 
@@ -44,7 +53,8 @@ EXPECTED = {
     "STRIPE_PRODUCT_PRICE_ID": "a price_… id",
     "STRIPE_SUCCESS_URL": "an absolute http(s) URL",
     "STRIPE_CANCEL_URL": "an absolute http(s) URL",
-    "DATABASE_URL": "a postgres:// or postgresql:// URL",
+    "DATABASE_URL": "a well-formed postgres:// or postgresql:// URL (sslmode one of disable, "
+    "allow, prefer, require, verify-ca, verify-full)",
     "PORT": "a port, 1 to 65535",
     "METRICS_PORT": "a port, 1 to 65535, other than PORT",
     "STRIPE_API_BASE": "an absolute http(s) URL (Stripe's own for a live key)",
@@ -64,6 +74,13 @@ EXPECTED = {
     "STRIPE_API_VERSION": "a Stripe API version like 2026-10-28.endive",
     "DUPLICATE_PAYMENT_REFUNDS": "on or off",
     "RECONCILE_INTERVAL_MINUTES": "minutes, 0 (off) to 1440; fractions allowed",
+    "LOG_BUFFER_LINES": "a whole number of lines, 10 to 1000000",
+    "BODY_TIMEOUT_SECONDS": "seconds, 0.1 to 3600",
+    "MAX_CONNECTIONS": "a whole number, 1 to 1000000",
+    "RATE_LIMIT_CHECKOUT": "N/second, N/minute or N/hour, or off",
+    "RATE_LIMIT_STATUS": "N/second, N/minute or N/hour, or off",
+    "TRUSTED_PROXIES": "comma-separated addresses or networks like 10.0.0.0/8",
+    "STRIPE_CONFIRM_MAX_PER_SECOND": "reads a second, 0 to 1000",
 }
 NOT_SET = "not set"
 NOT_VALID = "not valid"
@@ -76,6 +93,11 @@ def problem(name: str, wrong: str) -> str:
     if name != base and expected:
         expected = f"a readable file holding {expected}"
     return f"{wrong}; expected {expected}" if expected else wrong
+
+
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -131,6 +153,14 @@ class Settings:
     duplicate_payment_refunds: bool = True
     # serve's own reconcile sweep, one replica at a time; 0 turns it off.
     reconcile_interval_minutes: float = 10.0
+    log_buffer_lines: int = LOG_BUFFER_LINES_DEFAULT
+    # Slow clients and floods (SPEC "Limits").
+    body_timeout_seconds: float = 10.0
+    max_connections: int = 1000
+    rate_limit_checkout: Rate | None = CHECKOUT_RATE_DEFAULT
+    rate_limit_status: Rate | None = STATUS_RATE_DEFAULT
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    stripe_confirm_max_per_second: float = 5.0
 
     @property
     def stripe_livemode(self) -> bool:
@@ -203,7 +233,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     metrics_port = env.int("METRICS_PORT", None, validate=Range(min=1, max=65535))
     metrics_host = env.str("METRICS_HOST", "127.0.0.1")
     app_role = env.str("DB_APP_ROLE", "payment_app", validate=_matches(_ROLE_NAME, "a role name"))
-    auth, healing = _read_auth(env), _read_healing(env)
+    auth, healing, limits = _read_auth(env), _read_healing(env), _read_limits(env)
     confirm_interval = env.float(
         "STRIPE_CONFIRM_INTERVAL_SECONDS", 5.0, validate=Range(min=0, max=3600)
     )
@@ -269,6 +299,13 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         **healing,
         database_migrate_url=migrate_url or None,
         db_app_role=app_role,
+        log_buffer_lines=limits["log_buffer_lines"],
+        body_timeout_seconds=limits["body_timeout"],
+        max_connections=limits["max_connections"],
+        rate_limit_checkout=parse_rate(limits["rate_checkout"]),
+        rate_limit_status=parse_rate(limits["rate_status"]),
+        trusted_proxies=parse_trusted_proxies(limits["trusted_proxies"]),
+        stripe_confirm_max_per_second=limits["confirm_max"],
     )
 
 
@@ -312,6 +349,23 @@ def _read_healing(env: Env) -> dict[str, Any]:
         == "on",
         "reconcile_interval_minutes": env.float(
             "RECONCILE_INTERVAL_MINUTES", 10.0, validate=Range(min=0, max=1440)
+        ),
+    }
+
+
+def _read_limits(env: Env) -> dict[str, Any]:
+    """The variables of SPEC "Limits" (and the log queue), read into `env` unsealed."""
+    return {
+        "log_buffer_lines": env.int(
+            "LOG_BUFFER_LINES", LOG_BUFFER_LINES_DEFAULT, validate=Range(min=10, max=1_000_000)
+        ),
+        "body_timeout": env.float("BODY_TIMEOUT_SECONDS", 10.0, validate=Range(min=0.1, max=3600)),
+        "max_connections": env.int("MAX_CONNECTIONS", 1000, validate=Range(min=1, max=1_000_000)),
+        "rate_checkout": env.str("RATE_LIMIT_CHECKOUT", "20/minute", validate=_rate),
+        "rate_status": env.str("RATE_LIMIT_STATUS", "300/minute", validate=_rate),
+        "trusted_proxies": env.str("TRUSTED_PROXIES", "", validate=_proxies),
+        "confirm_max": env.float(
+            "STRIPE_CONFIRM_MAX_PER_SECOND", 5.0, validate=Range(min=0, max=1000)
         ),
     }
 
@@ -450,7 +504,19 @@ def _check_webhook_secrets(value: str) -> bool:
 
 
 def _check_database_url(value: str) -> bool:
-    return urlsplit(value).scheme in ("postgres", "postgresql")
+    """What asyncpg would otherwise fail on at start-up, with a traceback (a bad port, an
+    unclosed IPv6 bracket) or, worse, forever as "database unavailable" (a bad sslmode)."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        return False
+    sslmode = parse_qs(parts.query).get("sslmode", [])
+    return (
+        parts.scheme in ("postgres", "postgresql")
+        and port != 0
+        and all(mode in _SSL_MODES for mode in sslmode)
+    )
 
 
 def _matches(pattern: re.Pattern[str], what: str) -> Callable[[str], bool]:
@@ -474,6 +540,22 @@ def _origins(values: list[str]) -> bool:
         parts = urlsplit(origin)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
             raise ValidationError("must be comma-separated origins like https://app.example")
+    return True
+
+
+def _rate(value: str) -> bool:
+    try:
+        parse_rate(value)
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    return True
+
+
+def _proxies(value: str) -> bool:
+    try:
+        parse_trusted_proxies(value)
+    except ValueError:
+        raise ValidationError("must be comma-separated addresses or networks (CIDR)") from None
     return True
 
 

@@ -1,6 +1,6 @@
 """What can go wrong in the domain, each error carrying a message fit for the caller.
 
-Handlers turn these into HTTP statuses in one place (handlers.ERROR_STATUS); the domain
+Handlers turn these into HTTP statuses in one place (handlers._STATUS); the domain
 never speaks HTTP. Messages never carry a secret, a payload or customer data.
 """
 
@@ -29,6 +29,19 @@ class PayloadTooLarge(PaymentError):
 
 class InvalidWebhook(PaymentError):
     """A delivery that is not provably from Stripe, or not an event; nothing was written."""
+
+
+class UnstorableWebhook(InvalidWebhook):
+    """A validly signed delivery the service cannot store or act on (a NUL in a string, a
+    number beyond bigint, a malformed signature header): refused, and logged, once."""
+
+
+class RateLimited(PaymentError):
+    """The caller is over its rate limit; `retry_after` is whole seconds until it is not."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("too many requests; try again later")
+        self.retry_after = retry_after
 
 
 class ProjectNotFound(PaymentError):

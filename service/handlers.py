@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.client import responses
@@ -18,7 +19,7 @@ import orjson
 import tornado.web
 
 from service import payments
-from service.auth import Authenticator, Identity, authorize
+from service.auth import Authenticator, Identity, IdentityKind, authorize
 from service.config import Settings
 from service.db import Queries, is_unavailable
 from service.errors import (
@@ -31,9 +32,12 @@ from service.errors import (
     PaymentError,
     ProjectNotFound,
     ProjectNotPayable,
+    RateLimited,
     StripeFailed,
     Unauthenticated,
+    UnstorableWebhook,
 )
+from service.limits import CallerLimits, RequestLimits, caller_key
 from service.logs import actor_var, request_id_from, request_id_var
 from service.metrics import Metrics
 from service.payments.events import ApiVersionWatch
@@ -50,6 +54,11 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 # 401).
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
 CORS_EXPOSED_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
+# A Content-Length is digits and nothing else: not "23, 23", not "-1", not "+5", not "²".
+_PLAIN_NUMBER = re.compile(r"[0-9]{1,20}")
+# What PostgreSQL refuses to store (a value out of range, a NUL, an index row too large):
+# from a signed webhook that is a poison event, and a 500 would make Stripe retry it for days.
+_UNSTORABLE = (asyncpg.exceptions.DataError, asyncpg.exceptions.ProgramLimitExceededError)
 
 
 class InFlight:
@@ -59,6 +68,12 @@ class InFlight:
         self.count = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def __enter__(self) -> None:
+        self.enter()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.leave()
 
     def enter(self) -> None:
         self.count += 1
@@ -86,14 +101,21 @@ class AppContext:
     in_flight: InFlight = field(default_factory=InFlight)
     # What the service owes Stripe, sent after each commit that made it owed.
     outbox: Outbox = field(init=False)
-
     api_versions: ApiVersionWatch = field(init=False)
+    # Built from the settings: per-caller rate limits and the cap on the status endpoint's
+    # Stripe reads (per process, in memory).
+    limits: RequestLimits = field(init=False)
 
     def __post_init__(self) -> None:
+        # Frozen: each set once, here.
         outbox = Outbox(self.pool, self.queries, self.gateway, self.settings, self.metrics)
-        object.__setattr__(self, "outbox", outbox)  # frozen: set once, here
+        object.__setattr__(self, "outbox", outbox)
         versions = ApiVersionWatch(self.settings.stripe_api_version)
         object.__setattr__(self, "api_versions", versions)
+        limits = RequestLimits.from_settings(
+            self.settings, self.metrics.stripe_confirmations_capped.inc
+        )
+        object.__setattr__(self, "limits", limits)
 
 
 _STATUS: tuple[tuple[type[PaymentError], int], ...] = (
@@ -104,16 +126,26 @@ _STATUS: tuple[tuple[type[PaymentError], int], ...] = (
     (PayloadTooLarge, 413),
     (ProjectNotFound, 404),
     (ProjectNotPayable, 409),
+    (RateLimited, 429),
     (StripeFailed, 502),
     (CheckoutBusy, 503),
     (DatabaseUnavailable, 503),
 )
 
 
-def status_for(error: BaseException, *, database_down_status: int = 503) -> tuple[int, str]:
-    """The HTTP status and message for an error; unknown errors never leak their text."""
+def status_for(
+    error: BaseException, *, database_down_status: int = 503, unstorable_status: int = 500
+) -> tuple[int, str]:
+    """The HTTP status and message for an error; unknown errors never leak their text.
+
+    `unstorable_status` is for a value the database refused (a DataError): a bug anywhere
+    but in a signed webhook, where it is a poison event (400: see StripeWebhookHandler)."""
     if isinstance(error, DatabaseUnavailable) or is_unavailable(error):
         return database_down_status, "the database is unavailable; try again later"
+    if isinstance(error, _UNSTORABLE) and unstorable_status < 500:
+        return unstorable_status, "the event holds a value that cannot be stored"
+    if isinstance(error, _UNSTORABLE):
+        return unstorable_status, "internal error"
     if isinstance(error, PaymentError):
         for kind, status in _STATUS:
             if isinstance(error, kind):
@@ -130,6 +162,7 @@ class BaseHandler(tornado.web.RequestHandler):
     request_id: str
     # Stripe retries a webhook on any 5xx, and the contract names 500 for a database outage.
     database_down_status: ClassVar[int] = 503
+    unstorable_status: ClassVar[int] = 500
     cors: ClassVar[bool] = False
     route: ClassVar[str] = "other"  # the metrics label: a fixed name, never the raw path
     # The /api/* routes: the caller is authenticated (API_AUTH) before anything else runs.
@@ -147,12 +180,13 @@ class BaseHandler(tornado.web.RequestHandler):
         # still connected: a checkout whose caller hung up still stores the session Stripe
         # made, and a stopping process waits for that before it closes the pool. (on_finish
         # is never reached when a streamed body is cut off; on_connection_close comes while
-        # the handler may still be running.)
-        self.ctx.in_flight.enter()
-        try:
+        # the handler may still be running.) A streamed body counts from when it has all
+        # arrived (BodyHandler.post), so a stalled upload never holds a stop up.
+        if _streams_body(self):
             await super()._execute(transforms, *args, **kwargs)
-        finally:
-            self.ctx.in_flight.leave()
+            return
+        with self.ctx.in_flight:
+            await super()._execute(transforms, *args, **kwargs)
 
     def set_default_headers(self) -> None:
         # Tornado calls this when the handler is made and again whenever an error replaces
@@ -186,17 +220,44 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def prepare(self) -> None:
         request_id_var.set(self.request_id)
-        if self.protected and self.request.method != "OPTIONS":
+        if self.request.method == "OPTIONS":
+            return
+        if self.protected:
             self.identity = await self.ctx.auth.authenticate(
                 self.request.headers.get("Authorization")
             )
             actor_var.set(self.identity.actor)
+        self.enforce_rate_limit(self.rate_limit())
 
     def authorize(self, project_id: str) -> str:
         """The project id, if the caller may act for it; else 403 (whether or not it exists)."""
         assert self.identity is not None
         authorize(self.identity, project_id)
         return project_id
+
+    def rate_limit(self) -> CallerLimits | None:
+        """This route's per-caller limit (None: not limited)."""
+        return None
+
+    def caller(self) -> str | None:
+        """Who is calling, as the rate limits see it: the token's `sub`; with API_AUTH=none
+        the client's address (limits.caller_key); an API key belongs to a trusted server and
+        is not limited (None)."""
+        identity = getattr(self, "identity", None)
+        if isinstance(identity, Identity) and identity.kind is IdentityKind.KEY:
+            return None
+        if isinstance(identity, Identity) and identity.kind is IdentityKind.TOKEN:
+            return identity.actor
+        return caller_key(self.request, self.ctx.settings.trusted_proxies)
+
+    def enforce_rate_limit(self, limits: CallerLimits | None) -> None:
+        caller = self.caller() if limits is not None else None
+        if limits is None or caller is None:
+            return
+        retry_after = limits.retry_after(caller)
+        if retry_after is not None:
+            self.ctx.metrics.rate_limited.labels(self.route).inc()
+            raise RateLimited(retry_after)
 
     def options(self, *_args: str) -> None:
         """CORS preflight: only listed origins, only this route's methods."""
@@ -221,13 +282,19 @@ class BaseHandler(tornado.web.RequestHandler):
         if error is None:
             message = responses.get(status_code, "error").lower()
         else:
-            status_code, message = status_for(error, database_down_status=self.database_down_status)
+            status_code, message = status_for(
+                error,
+                database_down_status=self.database_down_status,
+                unstorable_status=self.unstorable_status,
+            )
             self.set_status(status_code)
         # The reason goes into the request's log line: the messages are written for the
         # caller and carry no secret and no payload.
         self.error_reason = message
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="payment-service"')
+            if isinstance(error, RateLimited):
+                self.set_header("Retry-After", str(error.retry_after))
         if status_code >= 500 and error is not None and not isinstance(error, PaymentError):
             log.error("request failed", exc_info=exc_info)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -242,6 +309,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(orjson.dumps(body))
 
 
+def _streams_body(handler: tornado.web.RequestHandler) -> bool:
+    return isinstance(handler, BodyHandler)
+
+
 def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
     own = getattr(type(handler), method.lower(), None)
     return own is not None and own is not getattr(tornado.web.RequestHandler, method.lower())
@@ -249,7 +320,10 @@ def _implements(handler: tornado.web.RequestHandler, method: str) -> bool:
 
 @tornado.web.stream_request_body
 class BodyHandler(BaseHandler):
-    """Reads a bounded body: a declared oversize is refused before a byte of it is read."""
+    """Reads a bounded body: a declared oversize is refused before a byte of it is read.
+
+    Subclasses implement `handle()` (reading `body()`); it runs, and counts as in flight,
+    once the whole body is in."""
 
     max_body_bytes: ClassVar[int]
 
@@ -258,7 +332,9 @@ class BodyHandler(BaseHandler):
         self._size = 0
         await super().prepare()
         declared = self.request.headers.get("Content-Length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+        if declared is not None and not _PLAIN_NUMBER.fullmatch(declared):
+            raise InvalidRequest("Content-Length must be a plain number")
+        if declared is not None and int(declared) > self.max_body_bytes:
             raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
         # A chunked body has no declared size: stop reading well past the limit.
         assert self.request.connection is not None
@@ -274,6 +350,13 @@ class BodyHandler(BaseHandler):
             raise PayloadTooLarge(f"body is over {self.max_body_bytes // 1024} KiB")
         return b"".join(self._chunks)
 
+    async def post(self) -> None:
+        with self.ctx.in_flight:
+            await self.handle()
+
+    async def handle(self) -> None:
+        raise NotImplementedError
+
 
 class CheckoutHandler(BodyHandler):
     max_body_bytes = CHECKOUT_MAX_BODY
@@ -281,7 +364,10 @@ class CheckoutHandler(BodyHandler):
     route = "checkout"
     protected = True
 
-    async def post(self) -> None:
+    def rate_limit(self) -> CallerLimits | None:
+        return self.ctx.limits.checkout
+
+    async def handle(self) -> None:
         data = _json_object(self.body())
         if "project_id" not in data:
             raise InvalidRequest("project_id is required")
@@ -310,6 +396,7 @@ class CheckoutHandler(BodyHandler):
 class StripeWebhookHandler(BodyHandler):
     max_body_bytes = WEBHOOK_MAX_BODY
     database_down_status = 500
+    unstorable_status = 400
     route = "webhook"
 
     async def prepare(self) -> None:
@@ -318,7 +405,7 @@ class StripeWebhookHandler(BodyHandler):
         actor_var.set("stripe")
         await super().prepare()
 
-    async def post(self) -> None:
+    async def handle(self) -> None:
         try:
             result = await payments.receive_webhook(
                 self.ctx.pool,
@@ -329,12 +416,27 @@ class StripeWebhookHandler(BodyHandler):
                 self.received_at,
                 self.ctx.outbox,
             )
-        except (InvalidWebhook, PayloadTooLarge):
+        except (InvalidWebhook, PayloadTooLarge) as error:
             self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            if isinstance(error, UnstorableWebhook):
+                _log_unstorable(error.message)
+            raise
+        except _UNSTORABLE as error:
+            # The last resort: the event passed every check and the database still refused
+            # a value. asyncpg's message quotes the value (customer data, perhaps): never log it.
+            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            _log_unstorable(f"the database refused a value ({type(error).__name__})")
             raise
         self.ctx.metrics.webhook_events.labels(result.event_type, str(result.outcome)).inc()
         self.ctx.api_versions.note(result.api_version)
         self.render_json(dict(payments.event_summary(result)))
+
+
+def _log_unstorable(reason: str) -> None:
+    log.warning(
+        "signed webhook refused: it cannot be stored",
+        extra={"fields": {"event": "webhook_unstorable", "reason": reason}},
+    )
 
 
 class PaymentStatusHandler(BaseHandler):
@@ -342,10 +444,18 @@ class PaymentStatusHandler(BaseHandler):
     route = "payment_status"
     protected = True
 
+    def rate_limit(self) -> CallerLimits | None:
+        return self.ctx.limits.status
+
     async def get(self, project_id: str) -> None:
         project_id = self.authorize(payments.validate_project_id(project_id))
         payment = await payments.payment_status(
-            self.ctx.pool, self.ctx.queries, self.ctx.gateway, self.ctx.settings, project_id
+            self.ctx.pool,
+            self.ctx.queries,
+            self.ctx.gateway,
+            self.ctx.settings,
+            project_id,
+            stripe_reads=self.ctx.limits.stripe_reads,
         )
         self.render_json(
             {

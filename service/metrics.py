@@ -98,6 +98,31 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.log_lines_dropped = log_lines_dropped_counter(registry)
+        self.connections_open = Gauge(
+            "payment_http_connections_open",
+            "Client connections open (sampled once a second); MAX_CONNECTIONS caps it.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.connections_refused = Counter(
+            "payment_http_connections_refused_total",
+            "Connections refused at once: MAX_CONNECTIONS open, or no file descriptor left.",
+            ["reason"],
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "payment_rate_limited_total",
+            "Requests answered 429 because their caller was over its rate limit.",
+            ["route"],
+            registry=registry,
+        )
+        self.stripe_confirmations_capped = Counter(
+            "payment_stripe_confirmations_capped_total",
+            "Status reads that did not ask Stripe because STRIPE_CONFIRM_MAX_PER_SECOND was "
+            "reached (the page saw the stored status).",
+            registry=registry,
+        )
         self.pool_size = Gauge(
             "payment_db_pool_connections",
             "Database connections open in the pool.",
@@ -120,6 +145,18 @@ class Metrics:
         size = pool.get_size()
         self.pool_size.set(size)
         self.pool_in_use.set(size - pool.get_idle_size())
+
+
+def log_lines_dropped_counter(registry: CollectorRegistry | None) -> Counter:
+    """Log lines dropped because stdout did not keep up (see service.logs.LogWriter).
+
+    Its own function because the supervisor of several workers counts its own drops too,
+    without the rest of the Metrics (it serves no requests)."""
+    return Counter(
+        "payment_log_lines_dropped_total",
+        "Log lines dropped because stdout was stalled and the log queue was full.",
+        registry=registry,
+    )
 
 
 def serve_metrics(port: int, host: str, registry: CollectorRegistry | None) -> None:

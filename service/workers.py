@@ -17,7 +17,8 @@ import time
 from service import eventloop
 from service.app import bind_port, serve, start_metrics
 from service.config import Settings
-from service.metrics import worker_exited
+from service.logs import configure_logging, count_dropped_lines_with
+from service.metrics import log_lines_dropped_counter, worker_exited
 
 log = logging.getLogger("service.workers")
 
@@ -29,6 +30,8 @@ def _start_worker(settings: Settings, sockets: list[socket.socket]) -> int:
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the supervisor's code
         code = 0
+        # Its own log writer: the supervisor's writer thread did not survive the fork.
+        configure_logging(settings.log_level, settings.log_buffer_lines)
         try:
             eventloop.run(serve(settings, sockets), settings.event_loop)
         except BaseException:
@@ -58,6 +61,9 @@ def run_workers(settings: Settings, count: int) -> int:
     signal.signal(signal.SIGINT, stop)
     for index in range(count):
         workers[_start_worker(settings, sockets)] = index
+    # The supervisor's own dropped log lines (its workers count theirs): registered nowhere,
+    # it reaches /metrics through the multiprocess files like the workers' metrics.
+    count_dropped_lines_with(log_lines_dropped_counter(None).inc)
     log.info("workers started", extra={"fields": {"event": "workers", "count": count}})
     restarts: list[float] = []
     status = 0

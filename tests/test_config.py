@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, load_settings
+from service.limits import Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +50,13 @@ OPTIONAL = [
     "DB_APP_ROLE",
     "DATABASE_MIGRATE_URL",
     "DATABASE_MIGRATE_URL_FILE",
+    "LOG_BUFFER_LINES",
+    "BODY_TIMEOUT_SECONDS",
+    "MAX_CONNECTIONS",
+    "RATE_LIMIT_CHECKOUT",
+    "RATE_LIMIT_STATUS",
+    "TRUSTED_PROXIES",
+    "STRIPE_CONFIRM_MAX_PER_SECOND",
 ]
 
 
@@ -112,6 +120,13 @@ def test_every_missing_variable_is_named_at_once(env: pytest.MonkeyPatch) -> Non
         ("LOG_LEVEL", "LOUD"),
         ("DB_POOL_MAX_SIZE", "0"),
         ("EVENT_LOOP", "trio"),
+        ("RATE_LIMIT_CHECKOUT", "lots"),
+        ("RATE_LIMIT_STATUS", "0/hour"),
+        ("TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("MAX_CONNECTIONS", "0"),
+        ("BODY_TIMEOUT_SECONDS", "never"),
+        ("STRIPE_CONFIRM_MAX_PER_SECOND", "-1"),
+        ("LOG_BUFFER_LINES", "1"),
     ],
 )
 def test_an_invalid_value_is_named_without_its_value(
@@ -123,6 +138,42 @@ def test_an_invalid_value_is_named_without_its_value(
     assert list(caught.value.problems) == [name]
     if not value.isdigit():  # a digit may well appear in the range the message states
         assert value not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://payments:dbSECRETpw@db.internal:port/payments",
+        "postgresql://payments:dbSECRETpw@[::1/payments",
+        "postgresql://payments:dbSECRETpw@db.internal:99999/payments",
+        "postgresql://payments:dbSECRETpw@db.internal:-1/payments",
+        "postgresql://payments:dbSECRETpw@db.internal/payments?sslmode=bogus",
+    ],
+)
+def test_a_malformed_database_url_is_a_configuration_error_without_its_value(
+    env: pytest.MonkeyPatch, url: str
+) -> None:
+    env.setenv("DATABASE_URL", url)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert list(caught.value.problems) == ["DATABASE_URL"]
+    assert "dbSECRETpw" not in str(caught.value)
+
+
+def test_the_limits_have_the_documented_defaults_and_off_turns_one_off(
+    env: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert settings.rate_limit_checkout == Rate(20, 60.0)
+    assert settings.rate_limit_status == Rate(300, 60.0)
+    assert (settings.body_timeout_seconds, settings.max_connections) == (10.0, 1000)
+    assert settings.stripe_confirm_max_per_second == 5.0
+    assert settings.trusted_proxies == ()
+    env.setenv("RATE_LIMIT_STATUS", "off")
+    env.setenv("TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1")
+    settings = load_settings()
+    assert settings.rate_limit_status is None
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.0/8", "192.168.1.1/32"]
 
 
 def test_live_key_is_refused_with_a_non_stripe_api_base(env: pytest.MonkeyPatch) -> None:
@@ -201,6 +252,29 @@ def test_server_with_bad_configuration_exits_2_naming_everything(tmp_path: Path)
         assert name in result.stderr
     assert "SECRETVALUE" not in result.stderr + result.stdout
     assert "STRIPE_WEBHOOK_SECRET" not in result.stderr
+
+
+def test_server_with_a_malformed_database_url_exits_2_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    environment = {k: v for k, v in os.environ.items() if k not in GOOD and k not in OPTIONAL}
+    environment |= GOOD | {
+        "DATABASE_URL": "postgresql://payments:dbSECRETpw@db.internal:port/payments",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "dbSECRETpw" not in result.stderr + result.stdout
 
 
 def test_migrate_needs_only_the_database(env: pytest.MonkeyPatch) -> None:

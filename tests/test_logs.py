@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
 
 import pytest
 
-from service.logs import JsonFormatter, redact, request_id_from, request_id_var
+from service.logs import JsonFormatter, LogWriter, redact, request_id_from, request_id_var
 
 
 @pytest.mark.parametrize(
@@ -82,3 +84,61 @@ def test_an_unusable_request_id_is_replaced(header: str | None) -> None:
 
 def test_a_sane_request_id_is_kept() -> None:
     assert request_id_from("frontend-42.a:b_c") == "frontend-42.a:b_c"
+
+
+def test_a_stalled_stdout_never_blocks_logging_and_drops_are_counted() -> None:
+    """A pipe nobody reads (a stuck log shipper): logging returns at once, lines beyond the
+    queue are dropped and counted, and what was queued is written once the reader is back."""
+    read_end, write_end = os.pipe()
+    writer = LogWriter(write_end, capacity=100)
+    writer.setFormatter(JsonFormatter())
+    reported: list[int] = []
+    writer.count_drops_with(reported.append)
+    logger = logging.getLogger("service.test.stalled")
+    logger.propagate = False
+    logger.addHandler(writer)
+    logger.setLevel(logging.INFO)
+    try:
+        started = time.perf_counter()
+        for number in range(5000):  # ~1.5 MB: far past the pipe's 64 KiB and the queue
+            logger.info("line", extra={"fields": {"number": number, "padding": "x" * 200}})
+        elapsed = time.perf_counter() - started
+        assert elapsed < 2.0, f"logging blocked for {elapsed:.1f} s"
+        assert writer.dropped > 4000
+        assert sum(reported) == writer.dropped
+
+        received = b""
+        os.set_blocking(read_end, False)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the reader is back: the queue drains
+            try:
+                chunk = os.read(read_end, 1 << 20)
+            except BlockingIOError:
+                if received.count(b"\n") + writer.dropped >= 5000:
+                    break
+                time.sleep(0.01)
+                continue
+            received += chunk
+        lines = received.splitlines()
+        assert len(lines) + writer.dropped == 5000
+        assert [json.loads(line)["number"] for line in lines[:3]] == [0, 1, 2]
+    finally:
+        logger.removeHandler(writer)
+        writer.close()
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_a_drop_counter_attached_late_still_counts_the_earlier_drops() -> None:
+    read_end, write_end = os.pipe()
+    writer = LogWriter(write_end, capacity=10)
+    try:
+        writer._drop(3)
+        reported: list[int] = []
+        writer.count_drops_with(reported.append)
+        writer._drop(2)
+        assert reported == [3, 2]
+    finally:
+        writer.close()
+        os.close(read_end)
+        os.close(write_end)

@@ -12,6 +12,7 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
+from service.limits import TokenBucket
 from service.payments.common import connection, validate_project_id
 from service.payments.events import store_fact
 from service.payments.facts import fact_of_session
@@ -34,6 +35,7 @@ async def payment_status(
     gateway: StripeGateway,
     settings: Settings,
     project_id: str,
+    stripe_reads: TokenBucket | None = None,
 ) -> ProjectPayment:
     """The project's status. A pending project's session is also read from Stripe (at most
     once per STRIPE_CONFIRM_INTERVAL_SECONDS, across replicas), because the buyer may land
@@ -48,7 +50,9 @@ async def payment_status(
     confirm = (
         row["status"] == PaymentStatus.PENDING and settings.stripe_confirm_interval_seconds > 0
     )
-    if confirm and await _confirm_with_stripe(pool, queries, gateway, settings, project_id):
+    if confirm and await _confirm_with_stripe(
+        pool, queries, gateway, settings, project_id, stripe_reads
+    ):
         async with connection(pool) as conn:
             row = await queries.get_project_payment(conn, project_id=project_id)
     return ProjectPayment(row["project_id"], PaymentStatus(row["status"]), row["updated_at"])
@@ -60,6 +64,7 @@ async def _confirm_with_stripe(
     gateway: StripeGateway,
     settings: Settings,
     project_id: str,
+    stripe_reads: TokenBucket | None = None,
 ) -> bool:
     """True when Stripe's view of the session changed the project's status."""
     checked_before = datetime.now(UTC) - timedelta(seconds=settings.stripe_confirm_interval_seconds)
@@ -68,6 +73,10 @@ async def _confirm_with_stripe(
             conn, project_id=project_id, checked_before=checked_before
         )
     if session_id is None:
+        return False
+    # The per-replica cap (STRIPE_CONFIRM_MAX_PER_SECOND): beyond it the page simply sees
+    # the stored status, and the webhook still comes.
+    if stripe_reads is not None and not stripe_reads.take():
         return False
     try:
         session = await asyncio.wait_for(
