@@ -133,6 +133,7 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
     if sockets is None:
         sockets = bind_port("PORT", settings.host, settings.port)
     metrics = Metrics()
+    count_dropped_lines_with(metrics.log_lines_dropped.inc)
     if not multiprocess_dir():
         start_metrics(settings, metrics.registry)
     queries = db.load_queries()
@@ -149,8 +150,6 @@ async def serve(settings: Settings, sockets: list[socket.socket] | None = None) 
         )
         pool = await db.create_pool(replace(settings, db_pool_min_size=0))
     client, http = make_stripe_client(settings)
-    metrics = Metrics()
-    count_dropped_lines_with(metrics.log_lines_dropped.inc)
     ctx = AppContext(
         settings=settings,
         pool=pool,

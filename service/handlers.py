@@ -293,8 +293,8 @@ class BaseHandler(tornado.web.RequestHandler):
         self.error_reason = message
         if status_code == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="payment-service"')
-            if isinstance(error, RateLimited):
-                self.set_header("Retry-After", str(error.retry_after))
+        if isinstance(error, RateLimited):
+            self.set_header("Retry-After", str(error.retry_after))
         if status_code >= 500 and error is not None and not isinstance(error, PaymentError):
             log.error("request failed", exc_info=exc_info)
         self.set_header("Content-Type", "application/json; charset=UTF-8")

@@ -8,6 +8,7 @@ isolate themselves by using project and event ids of their own (see `new_id`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -363,9 +364,18 @@ def event_for(
     session_id: str | None = None,
     **object_fields: Any,
 ) -> dict[str, Any]:
-    """An example event re-targeted at one test's project, with a fresh event id."""
+    """An example event re-targeted at one test's project, with a fresh event id.
+
+    A payment intent not given is made up: the session's own (the same for every event of one
+    session), or a fresh one; never the example's, which every test would otherwise share."""
     event = example_event(name)
     event["id"] = new_id("evt")
+    if payment_intent is None:
+        payment_intent = (
+            "pi_" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
+            if session_id is not None
+            else new_id("pi")
+        )
     event["created"] = int(time.time())
     obj = event["data"]["object"]
     if event["type"].startswith("checkout.session."):

@@ -107,12 +107,17 @@ async def test_serve_warns_at_start_when_its_role_owns_the_tables(
         service_environment(owner_database_url, stripe_api, free_port())
     ).start()
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    assert service.log_path is not None
     try:
         await service.wait_healthy(http)
+        # Log lines reach stdout from a writer thread a moment later: wait for it.
+        for _ in range(50):
+            if "database_role_too_powerful" in service.log_path.read_text():
+                break
+            await asyncio.sleep(0.1)
     finally:
         http.close()
         service.stop()
-    assert service.log_path is not None
     log = service.log_path.read_text()
     assert "database_role_too_powerful" in log
     assert '"owns_tables":true' in log

@@ -149,7 +149,7 @@ def fact_of_session(session: Mapping[str, Any], *, livemode: bool) -> Fact | Non
     status = session.get("status")
     state: SessionState | None = None
     if status == "complete":
-        paid = session.get("payment_status") in _PAID_PAYMENT_STATUSES
+        paid = _text(session.get("payment_status")) in _PAID_PAYMENT_STATUSES
         state = SessionState.PAID if paid else SessionState.AWAITING_PAYMENT
     elif status == "expired":
         state = SessionState.EXPIRED
@@ -172,9 +172,10 @@ def fact_of_session(session: Mapping[str, Any], *, livemode: bool) -> Fact | Non
 
 def _session_state_of_event(event_type: str, obj: Mapping[str, Any]) -> SessionState | None:
     if event_type == "checkout.session.completed":
-        if obj.get("payment_status") in _PAID_PAYMENT_STATUSES:
+        payment_status = _text(obj.get("payment_status"))
+        if payment_status in _PAID_PAYMENT_STATUSES:
             return SessionState.PAID
-        if obj.get("payment_status") == "unpaid":
+        if payment_status == "unpaid":
             return SessionState.AWAITING_PAYMENT
         return None
     return {
@@ -182,6 +183,11 @@ def _session_state_of_event(event_type: str, obj: Mapping[str, Any]) -> SessionS
         "checkout.session.async_payment_failed": SessionState.PAYMENT_FAILED,
         "checkout.session.expired": SessionState.EXPIRED,
     }.get(event_type)
+
+
+def _text(value: object) -> str | None:
+    """A field that must be a string, or None (a signed payload may hold anything)."""
+    return value if isinstance(value, str) else None
 
 
 def _id(value: object) -> str | None:

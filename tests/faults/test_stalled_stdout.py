@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import tornado.httpclient
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
+from conftest import ServiceClient, StripeStandIn
+from flows import checked_out_event
 from processes import ROOT, free_port, service_environment
 
 
@@ -62,8 +63,8 @@ async def test_a_stdout_nobody_reads_stalls_no_request(
                 *(health(i) for i in range(100 * batch, 100 * batch + 100))
             )
         assert codes == [200] * 1000
-        project = new_id()
-        event = event_for("checkout.session.completed.paid", project)
+        event = await checked_out_event(client)
+        project = event["data"]["object"]["client_reference_id"]
         assert (await client.webhook(event)).code == 200
         assert (await client.status(project)).json()["status"] == "paid"
 
