@@ -307,37 +307,48 @@ BEGIN
          WHERE project_id = p_project_id
            AND payment_intent_id IS DISTINCT FROM v_payment_intent;
     END IF;
-    WITH duplicates AS (
-        SELECT s.payment_intent_id
-          FROM session_payment_statuses(p_project_id) s
-         WHERE v_holding > 1  -- the common case, one payment, reads no further
-           AND s.status IN ('paid', 'disputed')
-           AND s.session_id <> v_kept
-           AND s.payment_intent_id IS NOT NULL
-           AND s.paid_event_at IS NOT NULL
-           AND EXISTS (SELECT 1 FROM session_payment_statuses(p_project_id) k
-                        WHERE k.session_id = v_kept AND k.paid_event_at IS NOT NULL)
-    ), owed AS (
-        INSERT INTO stripe_actions (kind, object_id, project_id, idempotency_key)
-        SELECT 'refund_duplicate', d.payment_intent_id, p_project_id,
-               'refund-duplicate-' || d.payment_intent_id
-          FROM duplicates d
-        ON CONFLICT (kind, object_id) DO NOTHING
-        RETURNING object_id
-    ), audited AS (
-        -- Last: the audit insert's trigger takes the hash chain's head, held to commit.
+    new_actions := 0;
+    -- The common case, one payment (or none), writes its audit row alone; the statement that
+    -- looks for duplicates is kept for when more than one session holds money (planned as
+    -- one, it cost every webhook more than the rest of its work).
+    IF v_holding > 1 THEN
+        WITH duplicates AS (
+            SELECT s.payment_intent_id
+              FROM session_payment_statuses(p_project_id) s
+             WHERE s.status IN ('paid', 'disputed')
+               AND s.session_id <> v_kept
+               AND s.payment_intent_id IS NOT NULL
+               AND s.paid_event_at IS NOT NULL
+               AND EXISTS (SELECT 1 FROM session_payment_statuses(p_project_id) k
+                            WHERE k.session_id = v_kept AND k.paid_event_at IS NOT NULL)
+        ), owed AS (
+            INSERT INTO stripe_actions (kind, object_id, project_id, idempotency_key)
+            SELECT 'refund_duplicate', d.payment_intent_id, p_project_id,
+                   'refund-duplicate-' || d.payment_intent_id
+              FROM duplicates d
+            ON CONFLICT (kind, object_id) DO NOTHING
+            RETURNING object_id
+        ), audited AS (
+            -- Last: the audit insert's trigger takes the project's chain head, held to commit.
+            INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
+                                       request_id, actor, payment_intent_id)
+            SELECT p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id,
+                   p_actor, NULL
+             WHERE to_status IS DISTINCT FROM from_status
+            UNION ALL
+            SELECT p_project_id, to_status, to_status, 'duplicate_payment', p_cause_event_id,
+                   p_request_id, p_actor, o.object_id
+              FROM owed o
+            RETURNING cause
+        )
+        SELECT count(*) FILTER (WHERE cause = 'duplicate_payment') INTO new_actions FROM audited;
+    ELSIF to_status IS DISTINCT FROM from_status THEN
+        -- Last: the audit insert's trigger takes the project's chain head, held to commit.
         INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
-                                   request_id, actor, payment_intent_id)
-        SELECT p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id,
-               p_actor, NULL
-         WHERE to_status IS DISTINCT FROM from_status
-        UNION ALL
-        SELECT p_project_id, to_status, to_status, 'duplicate_payment', p_cause_event_id,
-               p_request_id, p_actor, o.object_id
-          FROM owed o
-        RETURNING cause
-    )
-    SELECT count(*) FILTER (WHERE cause = 'duplicate_payment') INTO new_actions FROM audited;
+                                   request_id, actor)
+        VALUES (p_project_id, from_status, to_status, p_cause, p_cause_event_id, p_request_id,
+                p_actor);
+    END IF;
 END;
 $$;
 
