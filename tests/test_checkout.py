@@ -107,15 +107,20 @@ async def test_sixteen_checkouts_against_a_slow_stripe_run_concurrently(
     assert elapsed < 2.5, f"16 checkouts took {elapsed:.2f}s: something blocks the event loop"
 
 
+async def near_expiry(ctx: AppContext, test_queries: db.Queries, project: str) -> None:
+    """Pretend the project's open session expires in four minutes (within REUSE_MARGIN)."""
+    async with ctx.pool.acquire() as conn:
+        await test_queries.move_checkout_expiry(
+            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
+        )
+
+
 async def test_a_session_close_to_expiry_is_expired_in_stripe_before_it_is_replaced(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
 ) -> None:
     project = new_id()
     first = (await client.checkout(project)).json()
-    async with ctx.pool.acquire() as conn:
-        await test_queries.move_checkout_expiry(
-            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
-        )
+    await near_expiry(ctx, test_queries, project)
     second = (await client.checkout(project)).json()
     assert second["session_id"] != first["session_id"]
     assert stripe_api.state.sessions[first["session_id"]]["status"] == "expired"
@@ -144,10 +149,7 @@ async def test_a_near_expiry_session_already_paid_answers_409_and_makes_no_new_s
     project = new_id()
     first = (await client.checkout(project)).json()
     stripe_api.state.complete_session(first["session_id"], payment_status=complete)
-    async with ctx.pool.acquire() as conn:
-        await test_queries.move_checkout_expiry(
-            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
-        )
+    await near_expiry(ctx, test_queries, project)
     again = await client.checkout(project)
     assert again.code == 409, again.body
     assert expected in again.json()["error"]
@@ -160,10 +162,7 @@ async def test_stripe_failing_on_expire_answers_502_and_makes_no_new_session(
 ) -> None:
     project = new_id()
     first = (await client.checkout(project)).json()
-    async with ctx.pool.acquire() as conn:
-        await test_queries.move_checkout_expiry(
-            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
-        )
+    await near_expiry(ctx, test_queries, project)
     stripe_api.state.faults.fail_next(5, status=500, path_prefix="/v1/checkout/sessions/")
     again = await client.checkout(project)
     assert again.code == 502, again.body
@@ -179,10 +178,7 @@ async def test_two_tabs_can_never_both_pay(
     Stripe first, so paying it is refused by Stripe; only tab 2's can be paid."""
     project = new_id()
     tab1 = (await client.checkout(project)).json()
-    async with ctx.pool.acquire() as conn:
-        await test_queries.move_checkout_expiry(
-            conn, project_id=project, expires_at=datetime.now(UTC) + timedelta(minutes=4)
-        )
+    await near_expiry(ctx, test_queries, project)
     tab2 = (await client.checkout(project)).json()
     with pytest.raises(ValueError, match="expired"):
         stripe_api.state.complete_session(tab1["session_id"])
