@@ -223,6 +223,19 @@ def test_dot_env_file_in_the_working_folder_is_read(
     env.delenv("STRIPE_PRODUCT_PRICE_ID", raising=False)
 
 
+def run_service(environment: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m service` as an operator starts it, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "service"],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_server_with_bad_configuration_exits_2_naming_everything(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k not in GOOD and k not in OPTIONAL}
     environment |= {
@@ -231,15 +244,7 @@ def test_server_with_bad_configuration_exits_2_naming_everything(tmp_path: Path)
         "PORT": "not-a-port",
         "PYTHONPATH": str(ROOT),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "service"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_service(environment, tmp_path)
     assert result.returncode == 2
     for name in [
         "STRIPE_SECRET_KEY",
@@ -262,15 +267,7 @@ def test_server_with_a_malformed_database_url_exits_2_without_a_traceback(
         "DATABASE_URL": "postgresql://payments:dbSECRETpw@db.internal:port/payments",
         "PYTHONPATH": str(ROOT),
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "service"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_service(environment, tmp_path)
     assert result.returncode == 2
     assert "DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
@@ -395,15 +392,7 @@ def test_a_loose_secret_file_stops_the_server_with_exit_2(tmp_path: Path) -> Non
     environment = {k: v for k, v in os.environ.items() if k not in GOOD and k not in OPTIONAL}
     environment |= {k: v for k, v in GOOD.items() if k != "STRIPE_SECRET_KEY"}
     environment |= {"STRIPE_SECRET_KEY_FILE": str(secret_file), "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "service"],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_service(environment, tmp_path)
     assert result.returncode == 2
     assert "STRIPE_SECRET_KEY_FILE: mode 0644" in result.stderr
     assert "SECRETVALUE" not in result.stderr + result.stdout

@@ -46,6 +46,20 @@ async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) 
     raise AssertionError("the service never became healthy")
 
 
+def start_service(
+    environment: dict[str, str], cwd: Path, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """`python -m service` in the background, its stdout and stderr in `log_path`."""
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service"],
+            cwd=cwd,
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
 async def test_the_service_process_takes_a_payment_and_logs_cleanly(
     database_url: str,
     stripe_api: StripeStandIn,
@@ -58,14 +72,7 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
     environment = service_environment(
         database_url, stripe_api, port, METRICS_PORT=str(metrics_port)
     )
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            cwd=tmp_path,
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_service(environment, tmp_path, log_path)
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
     client = ServiceClient(http, f"http://127.0.0.1:{port}")
     try:
@@ -152,14 +159,7 @@ async def test_metrics_listen_on_loopback_only_even_when_the_service_listens_eve
     environment = service_environment(
         database_url, stripe_api, port, HOST="0.0.0.0", METRICS_PORT=str(metrics_port)
     )
-    with (tmp_path / "service.log").open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            cwd=tmp_path,
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_service(environment, tmp_path, tmp_path / "service.log")
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
     try:
         await wait_healthy(ServiceClient(http, f"http://127.0.0.1:{port}"), process)
