@@ -4,7 +4,7 @@
 -- transaction of the change; this file only reads them.
 
 -- name: list-project-history(project_id)
--- A project's status changes, oldest first. Uses payment_audit_project_id_idx.
+-- A project's status changes, oldest first. Uses payment_audit_chain_seq_key (project_id, chain_seq).
 SELECT audit_id, project_id, from_status, to_status, cause, cause_event_id, payment_intent_id,
        request_id,
        actor, changed_at
