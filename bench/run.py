@@ -35,18 +35,20 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiosql
 import asyncpg
 import stripe
 
 from bench import pgbench_script
+from bench.query_types import BenchQueries
 from devtools.postgres import create_database, start_embedded
 
 BENCH = Path(__file__).resolve().parent
@@ -293,7 +295,7 @@ def transport_problem(result: dict[str, Any]) -> str | None:
 class Database:
     url: str
     postmaster: int
-    queries: Any  # aiosql's queries object of bench/queries.sql
+    queries: BenchQueries
 
 
 def start_database(workdir: Path) -> tuple[Database, Any]:
@@ -308,7 +310,9 @@ def start_database(workdir: Path) -> tuple[Database, Any]:
         stdout=subprocess.DEVNULL,
     )
     postmaster = int((pgdata / "postmaster.pid").read_text().split()[0])
-    queries = aiosql.from_path(BENCH / "queries.sql", "asyncpg")
+    # aiosql builds the methods at run time; the Protocol is generated from the same file
+    # (devtools/query_types.py), and tests/test_query_types.py checks the two agree.
+    queries = cast(BenchQueries, aiosql.from_path(BENCH / "queries.sql", "asyncpg"))
     return Database(url, postmaster, queries), server
 
 
@@ -320,15 +324,30 @@ async def _with_conn(db: Database, work: Callable[[asyncpg.Connection], Any]) ->
         await conn.close()
 
 
-def sql(db: Database, name: str, **params: Any) -> Any:
-    """Run one statement of bench/queries.sql on a connection of its own."""
+T = TypeVar("T")
 
-    async def call(conn: asyncpg.Connection) -> Any:
-        if name == "exactly_once":
-            await db.queries.analyze_tables(conn)
-        return await getattr(db.queries, name)(conn, **params)
 
-    return asyncio.run(_with_conn(db, call))
+def sql(db: Database, statement: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    """Run a statement of bench/queries.sql on a connection of its own: `sql(db,
+    db.queries.checkpoint)`, `sql(db, partial(db.queries.checkout_sessions, pattern=…))`."""
+    result: T = asyncio.run(_with_conn(db, statement))
+    return result
+
+
+def counts(row: asyncpg.Record | None) -> dict[str, Any]:
+    """A check's row of counts: aggregates, so there always is one."""
+    assert row is not None
+    return dict(row)
+
+
+def exactly_once(db: Database, pattern: str) -> dict[str, Any]:
+    """bench/queries.sql exactly-once over the projects `LIKE pattern`, on fresh statistics."""
+
+    async def check(conn: asyncpg.Connection) -> asyncpg.Record | None:
+        await db.queries.analyze_tables(conn)
+        return await db.queries.exactly_once(conn, pattern=pattern)
+
+    return counts(sql(db, check))
 
 
 def server_settings(db: Database) -> dict[str, str]:
@@ -420,10 +439,20 @@ def pgbench_round(
 ) -> dict[str, Any]:
     """One pgbench run of the webhook transaction on projects seeded pending for it."""
     base = round_no * 100_000_000
-    sql(db, "seed_pgbench_projects", base=base, clients=clients, per_client=per_client)
+    sql(
+        db,
+        partial(
+            db.queries.seed_pgbench_projects, base=base, clients=clients, per_client=per_client
+        ),
+    )
     if pgbench_script.USES_FACTS:
-        sql(db, "seed_pgbench_sessions", base=base, clients=clients, per_client=per_client)
-    sql(db, "checkpoint")
+        sql(
+            db,
+            partial(
+                db.queries.seed_pgbench_sessions, base=base, clients=clients, per_client=per_client
+            ),
+        )
+    sql(db, db.queries.checkpoint)
     script = workdir / "webhook_transaction.pgbench"
     script.write_text(pgbench_script.script())
     logs = workdir / f"pgbench-{round_no}"
@@ -462,7 +491,7 @@ def pgbench_round(
         int(line.split()[2]) for path in logs.iterdir() for line in path.read_text().splitlines()
     )
     pattern = f"{round_no}" + "_" * 8  # the round's 9-digit ids
-    check = dict(sql(db, "exactly_once", pattern=pattern))
+    check = exactly_once(db, pattern)
     ok = (
         check["events"] == check["events_applied"] == check["paid"] == check["audit_rows"]
         and check["consistent"] == processed
@@ -708,10 +737,13 @@ def make_webhook_batch(db: Database, workdir: Path, tag: str, per_thread: int) -
             projects.append(project_id)
             sessions.append(session_id)
         Path(f"{batch.data_prefix}.{thread}").write_text("".join(lines))
-    sql(db, "seed_pending_projects", project_ids=projects, session_ids=sessions)
-    if sql(db, "uses_facts"):
-        sql(db, "seed_checkout_sessions", project_ids=projects, session_ids=sessions)
-    sql(db, "checkpoint")
+    sql(db, partial(db.queries.seed_pending_projects, project_ids=projects, session_ids=sessions))
+    if sql(db, db.queries.uses_facts):
+        sql(
+            db,
+            partial(db.queries.seed_checkout_sessions, project_ids=projects, session_ids=sessions),
+        )
+    sql(db, db.queries.checkpoint)
     return batch
 
 
@@ -741,15 +773,16 @@ def webhook_round(
     # Requests wrk left in flight at its deadline still finish: wait until no more arrive
     # (on a loaded machine that takes longer than any fixed pause).
     time.sleep(0.5)
-    recorded = set(sql(db, "recorded_event_ids", pattern=batch.event_pattern))
+    recorded_ids = partial(db.queries.recorded_event_ids, pattern=batch.event_pattern)
+    recorded = set(sql(db, recorded_ids))
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        again = set(sql(db, "recorded_event_ids", pattern=batch.event_pattern))
+        again = set(sql(db, recorded_ids))
         if again == recorded:
             break
         recorded = again
-    check = dict(sql(db, "exactly_once", pattern=batch.project_pattern))
+    check = exactly_once(db, batch.project_pattern)
     problems: list[str] = []
     if result["wrapped"]:
         problems.append(f"wrk ran out of distinct events ({batch.per_thread} per thread)")
@@ -1198,7 +1231,7 @@ def measure_mode(
                 {"BENCH_PREFIX": prefix},
             )
             time.sleep(0.5)
-            sessions = dict(sql(db, "checkout_sessions", pattern=prefix + "%"))
+            sessions = counts(sql(db, partial(db.queries.checkout_sessions, pattern=prefix + "%")))
             problem = transport_problem(res)
             if problem or sessions["with_session"] < res["requests"]:
                 raise BenchFailed(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiosql
 import asyncpg
 from yoyo import get_backend, read_migrations
 
+from service import query_types
 from service.config import Settings
 
 log = logging.getLogger("service.db")
@@ -20,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 QUERIES_DIR = ROOT / "queries"
 MIGRATIONS_DIR = ROOT / "migrations"
 
-Queries = Any  # aiosql builds the queries object at run time from the .sql files
+# The typed interface of the queries aiosql builds (generated from queries/*.sql).
+Queries = query_types.Queries
 
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -40,7 +42,10 @@ def is_unavailable(error: BaseException) -> bool:
 
 
 def load_queries() -> Queries:
-    return aiosql.from_path(QUERIES_DIR, "asyncpg")
+    # aiosql builds the methods at run time, so mypy cannot check the object it returns; the
+    # Protocol is generated from the same .sql files (devtools/query_types.py), and
+    # tests/test_query_types.py checks the two agree.
+    return cast(Queries, aiosql.from_path(QUERIES_DIR, "asyncpg"))
 
 
 async def _reset_on_release(conn: asyncpg.Connection) -> None:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosql
 import asyncpg
@@ -30,6 +30,7 @@ import tornado.httputil
 import tornado.ioloop
 import tornado.testing
 import tornado.web
+from query_types import FixtureQueries
 
 from devtools.postgres import (
     allow_login,
@@ -165,8 +166,7 @@ def no_pii_or_secrets_anywhere(database_url: str) -> Iterator[None]:
 async def _dump_database(url: str) -> str:
     conn = await asyncpg.connect(url)
     try:
-        queries = aiosql.from_path(Path(__file__).parent / "queries", "asyncpg")
-        dump: str = await queries.dump_everything(conn)
+        dump: str = await load_test_queries().dump_everything(conn)
         return dump
     finally:
         await conn.close()
@@ -401,9 +401,15 @@ def with_settings(settings: Settings, **changes: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def test_queries() -> db.Queries:
+def test_queries() -> FixtureQueries:
     """Test-only statements (tests/queries), for states the API cannot reach quickly."""
-    return aiosql.from_path(Path(__file__).parent / "queries", "asyncpg")
+    return load_test_queries()
+
+
+def load_test_queries() -> FixtureQueries:
+    # aiosql builds the methods at run time, so mypy cannot check its object; the Protocol is
+    # generated from the same .sql files, and tests/test_query_types.py checks the two agree.
+    return cast(FixtureQueries, aiosql.from_path(Path(__file__).parent / "queries", "asyncpg"))
 
 
 @dataclass

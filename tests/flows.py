@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from conftest import ServiceClient, StripeStandIn, event_for, new_id
+from query_types import FixtureQueries
 
-from service import db
 from service.handlers import AppContext
 from service.payments import checkout_params
 
@@ -89,7 +89,7 @@ async def two_paid_sessions(
     client: ServiceClient,
     ctx: AppContext,
     stripe_api: StripeStandIn,
-    test_queries: db.Queries,
+    test_queries: FixtureQueries,
     project: str,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Two sessions of the project, both the service's and both paid in Stripe: the checkout's,

@@ -10,8 +10,8 @@ import pytest
 import tornado.ioloop
 from conftest import ServiceClient, new_id
 from flows import bring_to
+from query_types import FixtureQueries
 
-from service import db
 from service.handlers import AppContext
 
 
@@ -52,7 +52,7 @@ async def test_the_triggers_refuse_even_the_owner_to_rewrite_the_audit_trail(
     client: ServiceClient,
     ctx: AppContext,
     owner: asyncpg.Connection,
-    test_queries: db.Queries,
+    test_queries: FixtureQueries,
     statement: str,
 ) -> None:
     project = new_id()
@@ -64,7 +64,7 @@ async def test_the_triggers_refuse_even_the_owner_to_rewrite_the_audit_trail(
 
 
 async def test_the_triggers_refuse_even_the_owner_to_truncate_the_audit_trail(
-    owner: asyncpg.Connection, test_queries: db.Queries
+    owner: asyncpg.Connection, test_queries: FixtureQueries
 ) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await test_queries.try_truncate_audit(owner)
@@ -82,7 +82,7 @@ async def test_the_triggers_refuse_even_the_owner_to_truncate_the_audit_trail(
     ],
 )
 async def test_the_app_role_the_service_runs_as_cannot_update_delete_truncate_or_alter_the_audit_trail(
-    client: ServiceClient, ctx: AppContext, test_queries: db.Queries, statement: str
+    client: ServiceClient, ctx: AppContext, test_queries: FixtureQueries, statement: str
 ) -> None:
     project = new_id()
     await bring_to(client, project, "pending")

@@ -14,8 +14,7 @@ import sys
 import asyncpg
 from conftest import RunDatabase, new_id
 from processes import ROOT
-
-from service import db
+from query_types import FixtureQueries
 
 
 def run_audit(database: RunDatabase, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,7 +34,7 @@ def run_audit(database: RunDatabase, *args: str) -> subprocess.CompletedProcess[
 
 
 async def add_rows(
-    url: str, test_queries: db.Queries, count: int, project: str | None = None
+    url: str, test_queries: FixtureQueries, count: int, project: str | None = None
 ) -> list[int]:
     """`count` audit rows of a project (a new one unless named), written as the given role;
     their audit ids."""
@@ -54,7 +53,7 @@ async def add_rows(
         await conn.close()
 
 
-async def owner_edit(url: str, test_queries: db.Queries, edit: str, audit_id: int) -> None:
+async def owner_edit(url: str, test_queries: FixtureQueries, edit: str, audit_id: int) -> None:
     """What the issue did as the owner: triggers disabled, a row edited, triggers back on."""
     conn = await asyncpg.connect(url)
     try:
@@ -67,7 +66,7 @@ async def owner_edit(url: str, test_queries: db.Queries, edit: str, audit_id: in
 
 
 async def test_audit_verify_finds_the_row_the_owner_edited_with_the_triggers_disabled(
-    fresh_database: RunDatabase, test_queries: db.Queries
+    fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     ids = await add_rows(fresh_database.app_url, test_queries, 5)
     intact = await asyncio.to_thread(run_audit, fresh_database, "verify")
@@ -82,7 +81,7 @@ async def test_audit_verify_finds_the_row_the_owner_edited_with_the_triggers_dis
 
 
 async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
-    fresh_database: RunDatabase, test_queries: db.Queries
+    fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     ids = await add_rows(fresh_database.app_url, test_queries, 4)
     await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[1])
@@ -93,7 +92,7 @@ async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
 
 
 async def test_audit_verify_finds_the_last_row_removed(
-    fresh_database: RunDatabase, test_queries: db.Queries
+    fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     ids = await add_rows(fresh_database.app_url, test_queries, 3)
     await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[-1])
@@ -103,7 +102,7 @@ async def test_audit_verify_finds_the_last_row_removed(
 
 
 async def test_concurrent_writers_as_different_roles_keep_every_chain_unbroken(
-    fresh_database: RunDatabase, test_queries: db.Queries
+    fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     """Twelve writers at once, half of them on one shared project, as two roles."""
     shared = new_id()
@@ -123,7 +122,7 @@ async def test_concurrent_writers_as_different_roles_keep_every_chain_unbroken(
 
 
 async def test_audit_export_writes_json_lines_whose_hashes_an_auditor_can_recompute(
-    fresh_database: RunDatabase, test_queries: db.Queries
+    fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     ids = await add_rows(fresh_database.app_url, test_queries, 3)
     exported = await asyncio.to_thread(run_audit, fresh_database, "export", "--since", "30d")

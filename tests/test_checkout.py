@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import PRICE_ID, ServiceClient, StripeStandIn, event_for, new_id
 from flows import bring_to, deliver, history, status_of
+from query_types import FixtureQueries
 
-from service import db
 from service.config import Settings
 from service.errors import StripeFailed
 from service.handlers import AppContext
@@ -29,7 +29,7 @@ def creates(stripe_api: StripeStandIn) -> list[Any]:
 
 
 async def test_checkout_opens_a_stripe_session_for_the_project(
-    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: FixtureQueries
 ) -> None:
     project = new_id()
     before = int(time.time())
@@ -50,6 +50,7 @@ async def test_checkout_opens_a_stripe_session_for_the_project(
     )
     async with ctx.pool.acquire() as conn:
         row = await test_queries.get_project_row(conn, project_id=project)
+    assert row is not None
     assert (row["amount_total"], row["currency"]) == (session["amount_total"], "usd")
     assert row["checkout_session_id"] == body["session_id"]
 
@@ -107,7 +108,7 @@ async def test_sixteen_checkouts_against_a_slow_stripe_run_concurrently(
     assert elapsed < 2.5, f"16 checkouts took {elapsed:.2f}s: something blocks the event loop"
 
 
-async def near_expiry(ctx: AppContext, test_queries: db.Queries, project: str) -> None:
+async def near_expiry(ctx: AppContext, test_queries: FixtureQueries, project: str) -> None:
     """Pretend the project's open session expires in four minutes (within REUSE_MARGIN)."""
     async with ctx.pool.acquire() as conn:
         await test_queries.move_checkout_expiry(
@@ -116,7 +117,7 @@ async def near_expiry(ctx: AppContext, test_queries: db.Queries, project: str) -
 
 
 async def test_a_session_close_to_expiry_is_expired_in_stripe_before_it_is_replaced(
-    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: FixtureQueries
 ) -> None:
     project = new_id()
     first = (await client.checkout(project)).json()
@@ -140,7 +141,7 @@ async def test_a_near_expiry_session_already_paid_answers_409_and_makes_no_new_s
     client: ServiceClient,
     ctx: AppContext,
     stripe_api: StripeStandIn,
-    test_queries: db.Queries,
+    test_queries: FixtureQueries,
     complete: str,
     expected: str,
 ) -> None:
@@ -158,7 +159,7 @@ async def test_a_near_expiry_session_already_paid_answers_409_and_makes_no_new_s
 
 
 async def test_stripe_failing_on_expire_answers_502_and_makes_no_new_session(
-    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: FixtureQueries
 ) -> None:
     project = new_id()
     first = (await client.checkout(project)).json()
@@ -172,7 +173,7 @@ async def test_stripe_failing_on_expire_answers_502_and_makes_no_new_session(
 
 
 async def test_two_tabs_can_never_both_pay(
-    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: FixtureQueries
 ) -> None:
     """Tab 1's session is near its expiry when tab 2 checks out: tab 1's session is expired in
     Stripe first, so paying it is refused by Stripe; only tab 2's can be paid."""
@@ -304,7 +305,7 @@ async def test_stripe_4xx_through_http_is_a_502_saying_it_refused(
 
 
 async def test_stripe_5xx_is_a_502_and_a_retry_then_succeeds(
-    client: ServiceClient, stripe_api: StripeStandIn, ctx: AppContext, test_queries: db.Queries
+    client: ServiceClient, stripe_api: StripeStandIn, ctx: AppContext, test_queries: FixtureQueries
 ) -> None:
     stripe_api.state.faults.fail_next(2, status=500)  # the SDK retries once in these tests
     project = new_id()

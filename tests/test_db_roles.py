@@ -15,20 +15,21 @@ import asyncpg
 import tornado.httpclient
 from conftest import RunDatabase, StripeStandIn
 from processes import ROOT, ServiceProcess, free_port, service_environment
+from query_types import FixtureQueries
 
 from devtools.postgres import create_database, drop_database, with_database, with_user
-from service import db
 
 READ_WRITE = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 
 
-async def privileges(url: str, role: str, test_queries: db.Queries) -> dict[str, set[str]]:
+async def privileges(url: str, role: str, test_queries: FixtureQueries) -> dict[str, set[str]]:
     conn = await asyncpg.connect(url)
     try:
         found: dict[str, set[str]] = defaultdict(set)
         async for row in test_queries.list_table_privileges(conn, role=role):
             found[row["table_name"]].add(row["privilege"])
         schema = await test_queries.get_schema_privileges(conn, role=role)
+        assert schema is not None
         assert (schema["create_in_schema"], schema["create_in_database"]) == (False, False)
         return dict(found)
     finally:
@@ -36,7 +37,7 @@ async def privileges(url: str, role: str, test_queries: db.Queries) -> dict[str,
 
 
 async def test_the_app_role_has_only_the_grants_it_needs(
-    test_database: RunDatabase, test_queries: db.Queries
+    test_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     found = await privileges(test_database.owner_url, test_database.app_role, test_queries)
     assert found.pop("payment_audit") == {"SELECT", "INSERT"}
@@ -48,7 +49,7 @@ async def test_the_app_role_has_only_the_grants_it_needs(
 
 
 async def test_a_table_a_later_migration_adds_is_granted_to_the_app_role(
-    fresh_database: RunDatabase, test_queries: db.Queries
+    fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
     conn = await asyncpg.connect(fresh_database.owner_url)
     try:

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from query_types import FixtureQueries
 
 from service import db
 from service.payments.derivation import Derived, StoredFact, derive_project_payment
@@ -36,7 +37,7 @@ INTENT_OF = dict(zip((*SESSIONS, "cs_elsewhere"), (*INTENTS, "pi_4"), strict=Tru
 class Database:
     """One connection; each case runs in a transaction that is rolled back."""
 
-    def __init__(self, url: str, queries: db.Queries, test_queries: db.Queries) -> None:
+    def __init__(self, url: str, queries: db.Queries, test_queries: FixtureQueries) -> None:
         self.loop = asyncio.new_event_loop()
         self.conn: asyncpg.Connection = self.loop.run_until_complete(asyncpg.connect(url))
         self.queries = queries
@@ -105,7 +106,7 @@ class Database:
 
 @pytest.fixture(scope="module")
 def database(
-    database_url: str, queries: db.Queries, test_queries: db.Queries
+    database_url: str, queries: db.Queries, test_queries: FixtureQueries
 ) -> Iterator[Database]:
     database = Database(database_url, queries, test_queries)
     yield database

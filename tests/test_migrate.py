@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from query_types import FixtureQueries
 
 from devtools.postgres import create_database, drop_database, with_database
 from service import db
@@ -59,7 +60,7 @@ def test_two_concurrent_migrations_then_a_third_all_succeed(empty_database: str)
 
 
 def test_projects_from_before_the_facts_model_keep_their_status(
-    empty_database: str, queries: db.Queries, test_queries: db.Queries
+    empty_database: str, queries: db.Queries, test_queries: FixtureQueries
 ) -> None:
     """0001's projects, in every status, are given facts by 0003.facts that derive the same status,
     and a later real event about them still counts (a dispute on a legacy paid project)."""
@@ -86,6 +87,7 @@ def test_projects_from_before_the_facts_model_keep_their_status(
             await asyncio.to_thread(_apply_all, empty_database)
             for status in statuses:
                 derived = await queries.derive_project_payment(conn, project_id=f"legacy_{status}")
+                assert derived is not None
                 assert derived["status"] == status
             row = await queries.apply_fact(
                 conn,
@@ -106,6 +108,7 @@ def test_projects_from_before_the_facts_model_keep_their_status(
                 request_id=None,
                 actor="stripe",
             )
+            assert row is not None
             assert (row["outcome"], row["to_status"]) == ("applied", "disputed")
         finally:
             await conn.close()

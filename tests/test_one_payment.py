@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import checked_out, deliver, history, refunds_for, status_of, two_paid_sessions
+from query_types import FixtureQueries
 
-from service import db
 from service.config import Settings
 from service.handlers import AppContext
 from service.payments.sweep import Sweeper, SweepResult
@@ -24,7 +24,7 @@ async def test_a_duplicate_payment_is_refunded_once_whatever_the_order(
     client: ServiceClient,
     ctx: AppContext,
     stripe_api: StripeStandIn,
-    test_queries: db.Queries,
+    test_queries: FixtureQueries,
     order: str,
 ) -> None:
     project = new_id()
@@ -61,7 +61,7 @@ async def test_a_duplicate_payment_is_refunded_once_whatever_the_order(
 
 
 async def test_a_refund_stripe_fails_is_sent_by_the_sweep_once(
-    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: db.Queries
+    client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, test_queries: FixtureQueries
 ) -> None:
     project = new_id()
     paid_first, paid_second = await two_paid_sessions(
@@ -90,7 +90,7 @@ class TestWithRefundsOff:
         client: ServiceClient,
         ctx: AppContext,
         stripe_api: StripeStandIn,
-        test_queries: db.Queries,
+        test_queries: FixtureQueries,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
         caplog.set_level(logging.WARNING)
@@ -116,11 +116,13 @@ async def test_the_sweep_applies_a_missed_webhook_with_no_operator(
     stripe_api.state.complete_session(session)  # Stripe has the event; no webhook came
     async with ctx.pool.acquire() as conn:
         before = await ctx.queries.get_project_payment(conn, project_id=project)
+    assert before is not None
     assert before["status"] == "pending"
     sweeper = Sweeper(ctx.pool, ctx.queries, ctx.gateway, ctx.settings, ctx.metrics, ctx.outbox)
     assert await sweeper.sweep_once() is SweepResult.OK
     async with ctx.pool.acquire() as conn:
         row = await ctx.queries.get_project_payment(conn, project_id=project)
+    assert row is not None
     assert row["status"] == "paid"
 
 

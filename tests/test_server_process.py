@@ -18,8 +18,8 @@ import tornado.testing
 from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from flows import checked_out_event
 from processes import free_port, service_environment
+from query_types import FixtureQueries
 
-from service import db
 from service.handlers import AppContext
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
     stripe_api: StripeStandIn,
     tmp_path: Path,
     ctx: AppContext,
-    test_queries: db.Queries,
+    test_queries: FixtureQueries,
 ) -> None:
     port, metrics_port = free_port(), free_port()
     log_path = tmp_path / "service.log"

@@ -184,12 +184,13 @@ async def _claim_checkout(
                 project["checkout_url"], project["checkout_session_id"], int(expires_at.timestamp())
             )
 
-    unstored = attempt is not None and attempt["session_id"] is None
-    if unstored and attempt["lease_until"] > now:
+    # The attempt while its session is not stored (in flight, or interrupted), else None.
+    unstored = attempt if attempt is not None and attempt["session_id"] is None else None
+    if unstored is not None and unstored["lease_until"] > now:
         return _Wait()
-    if unstored and attempt["expires_at"] - now > _least_ahead(settings):
+    if unstored is not None and unstored["expires_at"] - now > _least_ahead(settings):
         # An earlier attempt got no answer (or its replica died): repeat it to the letter.
-        claim = _Attempt(attempt["idempotency_key"], attempt["expires_at"])
+        claim = _Attempt(unstored["idempotency_key"], unstored["expires_at"])
     elif (
         project is not None
         and project["status"] == PaymentStatus.PENDING
@@ -313,6 +314,7 @@ async def _store_session(
             request_id=request_id_var.get(),
             actor=actor_var.get(),
         )
+    assert row is not None  # store_checkout_session() returns one row, always
     if not row["stored"]:
         return None
     if row["to_status"] != row["from_status"]:

@@ -147,6 +147,7 @@ async def store_fact(
             request_id=request_id_var.get(),
             actor=actor_var.get(),
         )
+    assert row is not None  # apply_stripe_fact() returns one row, always
     if row["duplicate"]:
         return FactResult(Outcome.DUPLICATE)
     outcome = Outcome(row["outcome"])

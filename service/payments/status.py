@@ -55,6 +55,7 @@ async def payment_status(
     ):
         async with connection(pool) as conn:
             row = await queries.get_project_payment(conn, project_id=project_id)
+        assert row is not None  # it was there a moment ago, and projects are never deleted
     return ProjectPayment(row["project_id"], PaymentStatus(row["status"]), row["updated_at"])
 
 

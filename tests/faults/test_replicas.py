@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifecycles import LIFECYCLES, Lifecycle, set_up
 from processes import ServiceProcess, free_port, service_environment
+from query_types import FixtureQueries
 
-from service import db
 from service.handlers import AppContext
 
 
@@ -185,7 +185,7 @@ async def test_a_duplicate_payment_sent_to_two_replicas_is_refunded_once(
     replicas: list[ServiceProcess],
     ctx: AppContext,
     stripe_api: StripeStandIn,
-    test_queries: db.Queries,
+    test_queries: FixtureQueries,
 ) -> None:
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
     try:
