@@ -12,7 +12,7 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
-from service.limits import TokenBucket
+from service.http.limits import TokenBucket
 from service.payments.common import connection, validate_project_id
 from service.payments.events import store_fact
 from service.payments.facts import fact_of_session
