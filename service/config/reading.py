@@ -7,6 +7,7 @@ variable left unset takes its Settings field's default (`setting_default`), writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,15 +69,13 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
     )
     success_url = env.str("STRIPE_SUCCESS_URL", **needed(checkout, checks.http_url))
     cancel_url = env.str("STRIPE_CANCEL_URL", **needed(checkout, checks.http_url))
-    server, stripe_calls, pool = _read_server(env), _read_stripe_calls(env), _read_pool(env)
-    auth, healing, limits = _read_auth(env), _read_healing(env), _read_limits(env)
+    raw = _read_fields(env)
 
     try:
         env.seal()
     except EnvValidationError as error:
         problems.update(problems_of(error))
 
-    raw = server | stripe_calls | pool | healing | limits
     if not problems and raw["metrics_port"] is not None and raw["metrics_port"] == raw["port"]:
         problems["METRICS_PORT"] = problem("METRICS_PORT", "the same as PORT")
     if not problems and raw["db_pool_min_size"] > raw["db_pool_max_size"]:
@@ -87,7 +86,7 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
             "STRIPE_API_BASE", "not Stripe's own API with a live key"
         )
     if purpose == "serve":
-        checks.check_auth(problems, auth, live=live)
+        checks.check_auth(problems, raw, live=live)
     if problems:
         raise ConfigError(problems)
 
@@ -100,7 +99,6 @@ def load_settings(env_file: Path | None = None, purpose: str = "serve") -> Setti
         database_url=database_url,
         database_migrate_url=migrate_url or None,
         **_converted(raw),
-        **auth,
     )
 
 
@@ -138,147 +136,75 @@ def _read_dotenv(env: Env, dotenv: Path) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(dotenv).items() if v is not None}
 
 
-def _read_server(env: Env) -> dict[str, Any]:
-    """The processes, their ports and logs, as Settings fields (valid once `env` is sealed)."""
-    d = setting_default
-    return {
-        "host": env.str("HOST", d("host")),
-        "port": env.int("PORT", d("port"), validate=Range(min=1, max=65535)),
-        "metrics_port": env.int(
-            "METRICS_PORT", d("metrics_port"), validate=Range(min=1, max=65535)
-        ),
-        "metrics_host": env.str("METRICS_HOST", d("metrics_host")),
-        "cors_allowed_origins": env.list(
-            "CORS_ALLOWED_ORIGINS", list(d("cors_allowed_origins")), validate=checks.origins
-        ),
-        "web_concurrency": env.int(
-            "WEB_CONCURRENCY", d("web_concurrency"), validate=Range(min=1, max=64)
-        ),
-        "event_loop": env.str("EVENT_LOOP", d("event_loop"), validate=OneOf(EVENT_LOOPS)),
-        "log_level": env.str(
-            "LOG_LEVEL",
-            d("log_level"),
-            validate=OneOf(LOG_LEVELS + tuple(level.lower() for level in LOG_LEVELS)),
-        ),
-    }
+# Every other variable sets the Settings field of its name in lower case, and unset leaves
+# that field's default. Numbers: (variable, type, least, most).
+_NUMBERS: tuple[tuple[str, type[int] | type[float], float, float], ...] = (
+    ("PORT", int, 1, 65535),
+    ("METRICS_PORT", int, 1, 65535),
+    ("WEB_CONCURRENCY", int, 1, 64),
+    ("STRIPE_TIMEOUT_SECONDS", float, 0.1, 120),
+    ("STRIPE_MAX_NETWORK_RETRIES", int, 0, 5),
+    ("CHECKOUT_SESSION_TTL_MINUTES", int, 30, 1440),
+    ("WEBHOOK_TOLERANCE_SECONDS", int, 1, 86400),
+    ("STRIPE_CONFIRM_INTERVAL_SECONDS", float, 0, 3600),
+    ("DB_POOL_MIN_SIZE", int, 0, 100),
+    ("DB_POOL_MAX_SIZE", int, 1, 100),
+    ("DB_CONNECT_TIMEOUT_SECONDS", float, 0.1, 60),
+    ("DB_STATEMENT_CACHE_SIZE", int, 0, 10000),
+    ("RECONCILE_INTERVAL_MINUTES", float, 0, 1440),
+    ("LOG_BUFFER_LINES", int, 10, 1_000_000),
+    ("BODY_TIMEOUT_SECONDS", float, 0.1, 3600),
+    ("MAX_CONNECTIONS", int, 1, 1_000_000),
+    ("STRIPE_CONFIRM_MAX_PER_SECOND", float, 0, 1000),
+)
+# Text: (variable, its check; None: any text).
+_TEXTS: tuple[tuple[str, Callable[[str], bool] | None], ...] = (
+    ("HOST", None),
+    ("METRICS_HOST", None),
+    ("EVENT_LOOP", OneOf(EVENT_LOOPS)),
+    ("LOG_LEVEL", OneOf(LOG_LEVELS + tuple(level.lower() for level in LOG_LEVELS))),
+    ("STRIPE_API_BASE", checks.http_url),
+    ("STRIPE_API_VERSION", matches(API_VERSION, "a version")),
+    ("DB_APP_ROLE", matches(ROLE_NAME, "a role name")),
+    ("AUTH_PROJECT_CLAIM", None),
+)
+# Text whose absence means something of its own (None), rather than the field's default:
+# API_AUTH unset is `none` only with a test key (checks.check_auth); a rate or the proxies
+# unset take the Settings default, which is a Rate or a tuple, not text (_converted).
+_TEXTS_OR_NONE: tuple[tuple[str, Callable[[str], bool] | None], ...] = (
+    ("API_AUTH", OneOf(tuple(AuthMode))),
+    ("AUTH_JWKS_URL", checks.http_url),
+    ("AUTH_JWT_PUBLIC_KEY_FILE", None),
+    ("AUTH_ISSUER", None),
+    ("AUTH_AUDIENCE", None),
+    ("API_KEYS_FILE", None),
+    ("RATE_LIMIT_CHECKOUT", checks.rate),
+    ("RATE_LIMIT_STATUS", checks.rate),
+    ("TRUSTED_PROXIES", checks.proxies),
+)
 
 
-def _read_stripe_calls(env: Env) -> dict[str, Any]:
-    """How the service calls Stripe and checks its webhooks, as Settings fields."""
-    d = setting_default
-    return {
-        "stripe_api_base": env.str(
-            "STRIPE_API_BASE", d("stripe_api_base"), validate=checks.http_url
-        ),
-        "stripe_timeout_seconds": env.float(
-            "STRIPE_TIMEOUT_SECONDS", d("stripe_timeout_seconds"), validate=Range(min=0.1, max=120)
-        ),
-        "stripe_max_network_retries": env.int(
-            "STRIPE_MAX_NETWORK_RETRIES",
-            d("stripe_max_network_retries"),
-            validate=Range(min=0, max=5),
-        ),
-        "checkout_session_ttl_minutes": env.int(
-            "CHECKOUT_SESSION_TTL_MINUTES",
-            d("checkout_session_ttl_minutes"),
-            validate=Range(min=30, max=1440),
-        ),
-        "webhook_tolerance_seconds": env.int(
-            "WEBHOOK_TOLERANCE_SECONDS",
-            d("webhook_tolerance_seconds"),
-            validate=Range(min=1, max=86400),
-        ),
-        "stripe_confirm_interval_seconds": env.float(
-            "STRIPE_CONFIRM_INTERVAL_SECONDS",
-            d("stripe_confirm_interval_seconds"),
-            validate=Range(min=0, max=3600),
-        ),
-    }
-
-
-def _read_pool(env: Env) -> dict[str, Any]:
-    """The database pool and the role migrate grants to, as Settings fields."""
-    d = setting_default
-    return {
-        "db_pool_min_size": env.int(
-            "DB_POOL_MIN_SIZE", d("db_pool_min_size"), validate=Range(min=0, max=100)
-        ),
-        "db_pool_max_size": env.int(
-            "DB_POOL_MAX_SIZE", d("db_pool_max_size"), validate=Range(min=1, max=100)
-        ),
-        "db_connect_timeout_seconds": env.float(
-            "DB_CONNECT_TIMEOUT_SECONDS",
-            d("db_connect_timeout_seconds"),
-            validate=Range(min=0.1, max=60),
-        ),
-        "db_statement_cache_size": env.int(
-            "DB_STATEMENT_CACHE_SIZE",
-            d("db_statement_cache_size"),
-            validate=Range(min=0, max=10000),
-        ),
-        "db_app_role": env.str(
-            "DB_APP_ROLE", d("db_app_role"), validate=matches(ROLE_NAME, "a role name")
-        ),
-    }
-
-
-def _read_healing(env: Env) -> dict[str, Any]:
-    """The API version, duplicate refunds and the sweep, as Settings fields."""
-    d = setting_default
-    return {
-        "stripe_api_version": env.str(
-            "STRIPE_API_VERSION",
-            d("stripe_api_version"),
-            validate=matches(API_VERSION, "a version"),
-        ),
-        "duplicate_payment_refunds": env.str(
-            "DUPLICATE_PAYMENT_REFUNDS",
-            "on" if d("duplicate_payment_refunds") else "off",
-            validate=OneOf(("on", "off")),
-        ),
-        "reconcile_interval_minutes": env.float(
-            "RECONCILE_INTERVAL_MINUTES",
-            d("reconcile_interval_minutes"),
-            validate=Range(min=0, max=1440),
-        ),
-    }
-
-
-def _read_limits(env: Env) -> dict[str, Any]:
-    """The variables of SPEC "Limits" (and the log queue), as Settings fields."""
-    d = setting_default
-    return {
-        "log_buffer_lines": env.int(
-            "LOG_BUFFER_LINES", d("log_buffer_lines"), validate=Range(min=10, max=1_000_000)
-        ),
-        "body_timeout_seconds": env.float(
-            "BODY_TIMEOUT_SECONDS", d("body_timeout_seconds"), validate=Range(min=0.1, max=3600)
-        ),
-        "max_connections": env.int(
-            "MAX_CONNECTIONS", d("max_connections"), validate=Range(min=1, max=1_000_000)
-        ),
-        # Their defaults are Rate and tuple values: None here stands for "unset".
-        "rate_limit_checkout": env.str("RATE_LIMIT_CHECKOUT", None, validate=checks.rate),
-        "rate_limit_status": env.str("RATE_LIMIT_STATUS", None, validate=checks.rate),
-        "trusted_proxies": env.str("TRUSTED_PROXIES", None, validate=checks.proxies),
-        "stripe_confirm_max_per_second": env.float(
-            "STRIPE_CONFIRM_MAX_PER_SECOND",
-            d("stripe_confirm_max_per_second"),
-            validate=Range(min=0, max=1000),
-        ),
-    }
-
-
-def _read_auth(env: Env) -> dict[str, Any]:
-    """API_AUTH and its settings, as Settings fields (checked by checks.check_auth). API_AUTH
-    has no default here: unset, it is `none` only with a test key."""
-    d = setting_default
-    return {
-        "api_auth": env.str("API_AUTH", None, validate=OneOf(tuple(AuthMode))),
-        "auth_jwks_url": env.str("AUTH_JWKS_URL", None, validate=checks.http_url),
-        "auth_jwt_public_key_file": env.str("AUTH_JWT_PUBLIC_KEY_FILE", None),
-        "auth_issuer": env.str("AUTH_ISSUER", None),
-        "auth_audience": env.str("AUTH_AUDIENCE", None),
-        "auth_project_claim": env.str("AUTH_PROJECT_CLAIM", d("auth_project_claim")),
-        "api_keys_file": env.str("API_KEYS_FILE", None),
-    }
+def _read_fields(env: Env) -> dict[str, Any]:
+    """Every variable but the secrets and the checkout's, by Settings field, as read (valid
+    once `env` is sealed)."""
+    raw: dict[str, Any] = {}
+    for name, kind, least, most in _NUMBERS:
+        read = env.int if kind is int else env.float
+        raw[name.lower()] = read(
+            name, setting_default(name.lower()), validate=Range(min=least, max=most)
+        )
+    for name, validate in _TEXTS:
+        raw[name.lower()] = env.str(name, setting_default(name.lower()), validate=validate)
+    for name, validate in _TEXTS_OR_NONE:
+        raw[name.lower()] = env.str(name, None, validate=validate)
+    raw["cors_allowed_origins"] = env.list(
+        "CORS_ALLOWED_ORIGINS",
+        list(setting_default("cors_allowed_origins")),
+        validate=checks.origins,
+    )
+    raw["duplicate_payment_refunds"] = env.str(
+        "DUPLICATE_PAYMENT_REFUNDS",
+        "on" if setting_default("duplicate_payment_refunds") else "off",
+        validate=OneOf(("on", "off")),
+    )
+    return raw
