@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from enum import StrEnum
 
 from service import payments
 from service.errors import CheckoutBusy, DatabaseUnavailable, InvalidRequest, StripeFailed
@@ -10,6 +11,14 @@ from service.http.base import BaseHandler, BodyHandler, json_object
 from service.http.limits import CallerLimits
 
 CHECKOUT_MAX_BODY = 16 * 1024
+
+
+class CheckoutAnswer(StrEnum):
+    """What a checkout request came to (the metrics' result label)."""
+
+    CREATED = "created"  # a session made in Stripe by this request
+    REUSED = "reused"  # the project's open session handed out again
+    FAILED = "failed"
 
 
 class CheckoutHandler(BodyHandler):
@@ -35,9 +44,10 @@ class CheckoutHandler(BodyHandler):
                 self.ctx.outbox,
             )
         except (StripeFailed, DatabaseUnavailable, CheckoutBusy):
-            self.ctx.metrics.checkout_sessions.labels("failed").inc()
+            self.ctx.metrics.checkout_sessions.labels(CheckoutAnswer.FAILED).inc()
             raise
-        self.ctx.metrics.checkout_sessions.labels("created" if result.created else "reused").inc()
+        answer = CheckoutAnswer.CREATED if result.created else CheckoutAnswer.REUSED
+        self.ctx.metrics.checkout_sessions.labels(answer).inc()
         self.render_json(
             {
                 "checkout_url": result.checkout_url,

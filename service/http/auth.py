@@ -83,7 +83,7 @@ class Identity:
         return self.admin or project_id in self.project_ids
 
 
-ANONYMOUS = Identity(IdentityKind.ANONYMOUS, "anonymous", admin=True)
+ANONYMOUS = Identity(kind=IdentityKind.ANONYMOUS, name="anonymous", admin=True)
 
 
 def authorize(identity: Identity, project_id: str) -> None:
@@ -166,7 +166,7 @@ class KeysFileAuth:
                 found = key_id
         if found is None:
             raise Unauthenticated("the API key is not valid")
-        return Identity(IdentityKind.KEY, found, admin=True)
+        return Identity(kind=IdentityKind.KEY, name=found, admin=True)
 
     async def _refresh(self) -> None:
         if time.monotonic() - self._checked_at < KEYS_FILE_CHECK_SECONDS:
@@ -304,7 +304,12 @@ class JwtAuth:
             raise Unauthenticated(f"the token's {self._rules.project_claim} is not a list")
         scope = claims.get("scope", "")
         scopes = scope.split() if isinstance(scope, str) else []
-        return Identity(IdentityKind.TOKEN, sub, frozenset(projects), admin=ADMIN_SCOPE in scopes)
+        return Identity(
+            kind=IdentityKind.TOKEN,
+            name=sub,
+            project_ids=frozenset(projects),
+            admin=ADMIN_SCOPE in scopes,
+        )
 
     async def _key_for(self, kid: object) -> jwt.PyJWK:
         if self._key is not None:

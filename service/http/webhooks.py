@@ -14,6 +14,9 @@ from service.logs import actor_var
 log = logging.getLogger("service.http")
 
 WEBHOOK_MAX_BODY = 1024 * 1024
+# The metrics' labels of a delivery refused before its type was known (Outcome's values are
+# what a recorded event came to; a refused one is never recorded).
+UNKNOWN_TYPE, REJECTED = "unknown", "rejected"
 
 
 class StripeWebhookHandler(BodyHandler):
@@ -41,14 +44,14 @@ class StripeWebhookHandler(BodyHandler):
                 self.ctx.outbox,
             )
         except (InvalidWebhook, PayloadTooLarge) as error:
-            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            self.ctx.metrics.webhook_events.labels(UNKNOWN_TYPE, REJECTED).inc()
             if isinstance(error, UnstorableWebhook):
                 _log_unstorable(error.message)
             raise
         except UNSTORABLE as error:
             # The last resort: the event passed every check and the database still refused
             # a value. asyncpg's message quotes the value (customer data, perhaps): never log it.
-            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
+            self.ctx.metrics.webhook_events.labels(UNKNOWN_TYPE, REJECTED).inc()
             _log_unstorable(f"the database refused a value ({type(error).__name__})")
             raise
         self.ctx.metrics.webhook_events.labels(result.event_type, str(result.outcome)).inc()

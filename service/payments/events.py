@@ -110,7 +110,11 @@ async def apply_event(
             },
         )
     return EventResult(
-        event.event_id, event.event_type, result.outcome, result.change, event.api_version
+        event_id=event.event_id,
+        event_type=event.event_type,
+        outcome=result.outcome,
+        change=result.change,
+        api_version=event.api_version,
     )
 
 
@@ -148,15 +152,15 @@ async def store_fact(
             actor=actor_var.get(),
         )
     if row["duplicate"]:
-        return FactResult(Outcome.DUPLICATE)
+        return FactResult(outcome=Outcome.DUPLICATE)
     outcome = Outcome(row["outcome"])
     change = None
     if outcome is Outcome.APPLIED:
         from_status = row["from_status"]
         change = StatusChange(
-            row["project_id"],
-            PaymentStatus(from_status) if from_status else None,
-            PaymentStatus(row["to_status"]),
+            project_id=row["project_id"],
+            from_status=PaymentStatus(from_status) if from_status else None,
+            to_status=PaymentStatus(row["to_status"]),
         )
         log_change(change, f"{cause}:{event.event_id}" if event else str(cause))
     new_actions = int(row["new_actions"] or 0)
@@ -167,7 +171,9 @@ async def store_fact(
         )
         if outbox is not None:
             outbox.schedule(row["project_id"])
-    return FactResult(outcome, row["project_id"], change, new_actions)
+    return FactResult(
+        outcome=outcome, project_id=row["project_id"], change=change, new_actions=new_actions
+    )
 
 
 async def _record_only(
@@ -190,7 +196,9 @@ async def _record_only(
             received_at=received_at,
         )
     if recorded is None:
-        return EventResult(event.event_id, event.event_type, Outcome.DUPLICATE)
+        return EventResult(
+            event_id=event.event_id, event_type=event.event_type, outcome=Outcome.DUPLICATE
+        )
     if no_fact.outcome is not Outcome.IGNORED:
         log.warning(
             "event recorded and not counted",
@@ -204,7 +212,10 @@ async def _record_only(
             },
         )
     return EventResult(
-        event.event_id, event.event_type, no_fact.outcome, api_version=event.api_version
+        event_id=event.event_id,
+        event_type=event.event_type,
+        outcome=no_fact.outcome,
+        api_version=event.api_version,
     )
 
 
