@@ -31,7 +31,6 @@ class EventResult:
     event_id: str
     event_type: str
     outcome: Outcome
-    change: StatusChange | None = None
     api_version: str | None = None
 
     @property
@@ -45,8 +44,6 @@ class FactResult:
 
     outcome: Outcome
     project_id: str | None = None
-    change: StatusChange | None = None
-    new_actions: int = 0  # actions it made owed to Stripe (a duplicate payment's refund)
 
 
 async def receive_webhook(
@@ -113,7 +110,6 @@ async def apply_event(
         event_id=event.event_id,
         event_type=event.event_type,
         outcome=result.outcome,
-        change=result.change,
         api_version=event.api_version,
     )
 
@@ -154,7 +150,6 @@ async def store_fact(
     if row["duplicate"]:
         return FactResult(outcome=Outcome.DUPLICATE)
     outcome = Outcome(row["outcome"])
-    change = None
     if outcome is Outcome.APPLIED:
         from_status = row["from_status"]
         change = StatusChange(
@@ -163,17 +158,14 @@ async def store_fact(
             to_status=PaymentStatus(row["to_status"]),
         )
         log_change(change, f"{cause}:{event.event_id}" if event else str(cause))
-    new_actions = int(row["new_actions"] or 0)
-    if new_actions:
+    if row["new_actions"]:
         log.warning(
             "duplicate payment: a refund is owed",
             extra={"fields": {"event": "duplicate_payment", "project_id": row["project_id"]}},
         )
         if outbox is not None:
             outbox.schedule(row["project_id"])
-    return FactResult(
-        outcome=outcome, project_id=row["project_id"], change=change, new_actions=new_actions
-    )
+    return FactResult(outcome=outcome, project_id=row["project_id"])
 
 
 async def _record_only(
