@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 from marshmallow import ValidationError
 
 from service.config.settings import setting_default
-from service.http.auth import AuthMode, is_local_url, load_public_key, parse_keys_file
+from service.http.auth import parse_keys_file
+from service.http.identity import AuthMode
+from service.http.jwt_auth import is_local_url, load_public_key
 from service.http.limits import parse_rate, parse_trusted_proxies
 
 PRICE_ID = re.compile(r"^price_[A-Za-z0-9]+$")

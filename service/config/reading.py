@@ -26,7 +26,7 @@ from service.config.secret_files import (
 )
 from service.config.settings import STRIPE_API_BASE_DEFAULT, Settings, setting_default
 from service.eventloop import EVENT_LOOPS
-from service.http.auth import AuthMode
+from service.http.identity import AuthMode
 from service.http.limits import parse_rate, parse_trusted_proxies
 
 # What each command needs: `migrate` only the database, `reconcile` the database and the

@@ -12,7 +12,7 @@ from typing import Any
 
 import stripe
 
-from service.http.auth import AuthMode
+from service.http.identity import AuthMode
 from service.http.limits import CHECKOUT_RATE_DEFAULT, STATUS_RATE_DEFAULT, Rate
 from service.logs import LOG_BUFFER_LINES_DEFAULT
 

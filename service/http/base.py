@@ -13,9 +13,9 @@ import orjson
 import tornado.web
 
 from service.errors import InvalidRequest, PayloadTooLarge, PaymentError, RateLimited
-from service.http.auth import Identity, IdentityKind, authorize
 from service.http.context import AppContext
 from service.http.error_status import status_for
+from service.http.identity import Identity, IdentityKind, authorize
 from service.http.limits import CallerLimits, caller_key
 from service.logs import actor_var, request_id_from, request_id_var
 

@@ -10,7 +10,7 @@ import asyncpg
 
 from service.config import Settings
 from service.db import Queries
-from service.http.auth import Authenticator
+from service.http.identity import Authenticator
 from service.http.limits import RequestLimits
 from service.metrics import Metrics
 from service.payments.events import ApiVersionWatch
