@@ -158,7 +158,7 @@ def _start_sandbox(
 
 
 def main() -> int:
-    # The environment wins over ./.env, as in the service itself (service/config.py).
+    # The environment wins over ./.env, as in the service itself (service/config/).
     dotenv = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
     env = dotenv | dict(os.environ)
     children: list[subprocess.Popen[bytes]] = []

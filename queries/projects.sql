@@ -9,7 +9,8 @@ SELECT project_id, status, updated_at
 
 -- name: get-project-for-checkout(project_id)^
 -- Reads what a checkout decides on, without locking: the checkout's own advisory lock
--- (checkout.sql) already serialises checkouts, and webhooks are re-checked under the row lock.
+-- (checkout.sql lock-checkout) already serialises checkouts, and store-checkout-session
+-- re-decides under its locks (a fact that arrived meanwhile is counted there).
 SELECT project_id, status, checkout_session_id, checkout_url, checkout_expires_at
   FROM projects
  WHERE project_id = :project_id;

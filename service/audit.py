@@ -64,18 +64,18 @@ async def verify(conn: asyncpg.Connection, queries: Queries) -> Verdict:
             where = f"project {row['project_id']}, chain position {row['chain_seq']}"
             if row["chain_seq"] != seq + 1:
                 return Verdict(
-                    rows,
-                    previous,
-                    row["audit_id"],
-                    f"{where} follows {seq}: rows before it were removed",
+                    rows=rows,
+                    head=previous,
+                    broken_at=row["audit_id"],
+                    reason=f"{where} follows {seq}: rows before it were removed",
                 )
             computed = row_hash(previous, row["content"])
             if computed != bytes(row["row_hash"]):
                 return Verdict(
-                    rows,
-                    previous,
-                    row["audit_id"],
-                    f"{where}: the stored hash does not match the row's content and the "
+                    rows=rows,
+                    head=previous,
+                    broken_at=row["audit_id"],
+                    reason=f"{where}: the stored hash does not match the row's content and the "
                     "previous row's hash: the row was changed",
                 )
             ends[row["project_id"]] = (row["chain_seq"], computed)
@@ -84,14 +84,14 @@ async def verify(conn: asyncpg.Connection, queries: Queries) -> Verdict:
         end = ends.get(head["project_id"], (0, b""))
         if (head["chain_seq"], bytes(head["row_hash"])) != end:
             return Verdict(
-                rows,
-                end[1],
-                None,
-                f"project {head['project_id']}'s chain head is at position {head['chain_seq']} "
-                f"but its rows end at {end[0]}: rows were removed from the end",
+                rows=rows,
+                head=end[1],
+                broken_at=None,
+                reason=f"project {head['project_id']}'s chain head is at position "
+                f"{head['chain_seq']} but its rows end at {end[0]}: rows were removed from the end",
             )
     digest = hashlib.sha256(b"".join(h for _, (_, h) in sorted(ends.items()))).digest()
-    return Verdict(rows, digest if ends else b"")
+    return Verdict(rows=rows, head=digest if ends else b"")
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from service import audit, db, eventloop
-from service.app import PortInUse, serve
 from service.config import ConfigError, Settings, load_settings
 from service.errors import DatabaseUnavailable, StripeFailed
+from service.http.app import PortInUse, serve
 from service.logs import actor_var, configure_logging
 from service.metrics import Metrics, multiprocess_dir
 from service.reconcile import parse_window, reconcile
@@ -21,7 +21,8 @@ from service.workers import run_workers
 
 EXIT_CONFIG = 2
 
-# What each command needs (service/config.py NEEDS), for --help; .env.example lists them all.
+# What each command needs (NEEDS in service/config/reading.py), for --help; .env.example
+# lists them all.
 _NEEDS_SERVE = (
     "Needs STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_PRODUCT_PRICE_ID, "
     "STRIPE_SUCCESS_URL, STRIPE_CANCEL_URL and DATABASE_URL (or the *_FILE forms), from the "

@@ -1,7 +1,8 @@
 """What can go wrong in the domain, each error carrying a message fit for the caller.
 
-Handlers turn these into HTTP statuses in one place (handlers._STATUS); the domain
-never speaks HTTP. Messages never carry a secret, a payload or customer data.
+Handlers turn these into HTTP statuses in one place (`ERROR_STATUS` in
+service/http/error_status.py); the domain never speaks HTTP. Messages never carry a
+secret, a payload or customer data.
 """
 
 from __future__ import annotations

@@ -23,60 +23,94 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+# The counters: attribute, then (name, help, label names).
+_COUNTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "requests": (
+        "payment_http_requests_total",
+        "HTTP requests answered, by route and status.",
+        ("route", "method", "status"),
+    ),
+    "webhook_events": (
+        "payment_webhook_events_total",
+        "Webhook deliveries by event type and outcome (payments.model.Outcome: applied, "
+        "unchanged, duplicate, ignored, unattributed, livemode_mismatch, connect_account; "
+        "and rejected).",
+        ("type", "outcome"),
+    ),
+    "duplicate_refunds": (
+        "payment_duplicate_refunds_total",
+        "Refunds of duplicate payments by result (confirmed by Stripe, failed and owed "
+        "still, disabled: DUPLICATE_PAYMENT_REFUNDS=off).",
+        ("result",),
+    ),
+    "session_expiries": (
+        "payment_session_expiries_total",
+        "Expiries of superseded checkout sessions sent to Stripe, by result.",
+        ("result",),
+    ),
+    "sweeps": (
+        "payment_reconcile_sweeps_total",
+        "serve's own reconcile sweeps by result (ok, failed, skipped: another replica's "
+        "turn, off: the key may not list events).",
+        ("result",),
+    ),
+    "sweep_applied": (
+        "payment_reconcile_applied_events_total",
+        "Events a sweep found missed and applied.",
+        (),
+    ),
+    "checkout_sessions": (
+        "payment_checkout_sessions_total",
+        "Checkouts answered: a session created in Stripe, an open one reused, or failed.",
+        ("result",),
+    ),
+    "stripe_errors": (
+        "payment_stripe_errors_total",
+        "Stripe API calls that failed, by kind.",
+        ("operation", "kind"),
+    ),
+    "connections_refused": (
+        "payment_http_connections_refused_total",
+        "Connections refused at once: MAX_CONNECTIONS open, or no file descriptor left.",
+        ("reason",),
+    ),
+    "rate_limited": (
+        "payment_rate_limited_total",
+        "Requests answered 429 because their caller was over its rate limit.",
+        ("route",),
+    ),
+    "stripe_confirmations_capped": (
+        "payment_stripe_confirmations_capped_total",
+        "Status reads that did not ask Stripe because STRIPE_CONFIRM_MAX_PER_SECOND was "
+        "reached (the page saw the stored status).",
+        (),
+    ),
+}
+
+
 class Metrics:
+    requests: Counter
+    webhook_events: Counter
+    duplicate_refunds: Counter
+    session_expiries: Counter
+    sweeps: Counter
+    sweep_applied: Counter
+    checkout_sessions: Counter
+    stripe_errors: Counter
+    connections_refused: Counter
+    rate_limited: Counter
+    stripe_confirmations_capped: Counter
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
-        self.requests = Counter(
-            "payment_http_requests_total",
-            "HTTP requests answered, by route and status.",
-            ["route", "method", "status"],
-            registry=registry,
-        )
+        for attribute, (name, documentation, labels) in _COUNTERS.items():
+            setattr(self, attribute, Counter(name, documentation, labels, registry=registry))
         self.request_seconds = Histogram(
             "payment_http_request_duration_seconds",
             "Time to answer an HTTP request.",
             ["route"],
             buckets=_LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.webhook_events = Counter(
-            "payment_webhook_events_total",
-            "Webhook deliveries by event type and outcome (payments.model.Outcome: applied, "
-            "unchanged, duplicate, ignored, unattributed, livemode_mismatch, connect_account; "
-            "and rejected).",
-            ["type", "outcome"],
-            registry=registry,
-        )
-        self.duplicate_refunds = Counter(
-            "payment_duplicate_refunds_total",
-            "Refunds of duplicate payments by result (confirmed by Stripe, failed and owed "
-            "still, disabled: DUPLICATE_PAYMENT_REFUNDS=off).",
-            ["result"],
-            registry=registry,
-        )
-        self.session_expiries = Counter(
-            "payment_session_expiries_total",
-            "Expiries of superseded checkout sessions sent to Stripe, by result.",
-            ["result"],
-            registry=registry,
-        )
-        self.sweeps = Counter(
-            "payment_reconcile_sweeps_total",
-            "serve's own reconcile sweeps by result (ok, failed, skipped: another replica's "
-            "turn, off: the key may not list events).",
-            ["result"],
-            registry=registry,
-        )
-        self.sweep_applied = Counter(
-            "payment_reconcile_applied_events_total",
-            "Events a sweep found missed and applied.",
-            registry=registry,
-        )
-        self.checkout_sessions = Counter(
-            "payment_checkout_sessions_total",
-            "Checkouts answered: a session created in Stripe, an open one reused, or failed.",
-            ["result"],
             registry=registry,
         )
         self.stripe_seconds = Histogram(
@@ -86,42 +120,17 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.stripe_errors = Counter(
-            "payment_stripe_errors_total",
-            "Stripe API calls that failed, by kind.",
-            ["operation", "kind"],
-            registry=registry,
-        )
         self.pool_in_use = Gauge(
             "payment_db_pool_connections_in_use",
             "Database connections checked out of the pool.",
             registry=registry,
             multiprocess_mode="livesum",
         )
-        self.log_lines_dropped = log_lines_dropped_counter(registry)
         self.connections_open = Gauge(
             "payment_http_connections_open",
             "Client connections open (sampled once a second); MAX_CONNECTIONS caps it.",
             registry=registry,
             multiprocess_mode="livesum",
-        )
-        self.connections_refused = Counter(
-            "payment_http_connections_refused_total",
-            "Connections refused at once: MAX_CONNECTIONS open, or no file descriptor left.",
-            ["reason"],
-            registry=registry,
-        )
-        self.rate_limited = Counter(
-            "payment_rate_limited_total",
-            "Requests answered 429 because their caller was over its rate limit.",
-            ["route"],
-            registry=registry,
-        )
-        self.stripe_confirmations_capped = Counter(
-            "payment_stripe_confirmations_capped_total",
-            "Status reads that did not ask Stripe because STRIPE_CONFIRM_MAX_PER_SECOND was "
-            "reached (the page saw the stored status).",
-            registry=registry,
         )
         self.pool_size = Gauge(
             "payment_db_pool_connections",
@@ -129,6 +138,7 @@ class Metrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.log_lines_dropped = log_lines_dropped_counter(registry)
 
     @contextmanager
     def stripe_call(self, operation: str) -> Iterator[None]:

@@ -68,11 +68,11 @@ class StripeGateway:
             raise StripeFailed("Stripe answered the checkout request without a session URL")
         amount, currency = session.get("amount_total"), session.get("currency")
         return CheckoutSession(
-            session_id,
-            url,
-            expires_at,
-            amount if _is_int(amount) else None,
-            currency if isinstance(currency, str) else None,
+            session_id=session_id,
+            url=url,
+            expires_at=expires_at,
+            amount_total=amount if _is_int(amount) else None,
+            currency=currency if isinstance(currency, str) else None,
         )
 
     async def retrieve_checkout_session(self, session_id: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ import socket
 import time
 
 from service import eventloop
-from service.app import bind_port, serve, start_metrics
 from service.config import Settings
+from service.http.app import bind_port, serve, start_metrics
 from service.logs import configure_logging, count_dropped_lines_with
 from service.metrics import log_lines_dropped_counter, worker_exited
 

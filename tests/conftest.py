@@ -44,10 +44,10 @@ from devtools.postgres import (
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
 from service import db
-from service.app import make_app
-from service.auth import make_authenticator
 from service.config import Settings
-from service.handlers import AppContext
+from service.http.app import make_app
+from service.http.auth import make_authenticator
+from service.http.context import AppContext
 from service.logs import JsonFormatter
 from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway, make_stripe_client

@@ -10,7 +10,7 @@ from typing import Any
 from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from query_types import FixtureQueries
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 from service.payments import checkout_params
 
 

@@ -12,7 +12,7 @@ from conftest import ServiceClient, new_id
 from flows import bring_to
 from query_types import FixtureQueries
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 
 async def test_every_status_change_has_one_audit_row_with_cause_time_and_caller(

@@ -18,10 +18,10 @@ import pytest
 from conftest import ServiceClient, new_id, with_settings
 from tokens import AUDIENCE, ISSUER, IdentityProvider, bearer, identity_provider, mint, new_key
 
-from service.auth import JWKS_MIN_REFRESH_SECONDS, JwtAuth, JwtRules, load_public_key
 from service.config import Settings
 from service.errors import Unauthenticated
-from service.handlers import AppContext
+from service.http.context import AppContext
+from service.http.jwt_auth import JWKS_MIN_REFRESH_SECONDS, JwtAuth, JwtRules, load_public_key
 
 __all__ = ["identity_provider"]  # the fixture, imported for this module's tests
 
@@ -162,7 +162,7 @@ async def test_a_key_the_provider_adds_later_verifies_without_a_restart(
 ) -> None:
     # Unknown kids refetch at most every JWKS_MIN_REFRESH_SECONDS (10): shortened so the
     # test need not wait for it.
-    monkeypatch.setattr("service.auth.JWKS_MIN_REFRESH_SECONDS", 0.2)
+    monkeypatch.setattr("service.http.jwt_auth.JWKS_MIN_REFRESH_SECONDS", 0.2)
     project = new_id()
     assert (
         await client.checkout(project, headers=bearer(mint(RSA, projects=[project])))

@@ -12,9 +12,9 @@ import pytest
 from conftest import ServiceClient, new_id, with_settings
 from tokens import bearer
 
-from service.auth import KEYS_FILE_CHECK_SECONDS
 from service.config import Settings
-from service.handlers import AppContext
+from service.http.auth import KEYS_FILE_CHECK_SECONDS
+from service.http.context import AppContext
 
 OLD_KEY = secrets.token_urlsafe(32)
 NEW_KEY = secrets.token_urlsafe(32)

@@ -16,7 +16,7 @@ from query_types import FixtureQueries
 
 from service.config import Settings
 from service.errors import StripeFailed
-from service.handlers import AppContext
+from service.http.context import AppContext
 from service.payments import checkout_params, start_checkout
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.config import ConfigError, load_settings
-from service.limits import Rate
+from service.http.limits import Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifecycles import LIFECYCLES, Lifecycle, set_up
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 
 async def recorded_outcome(ctx: AppContext, event_id: str) -> str | None:

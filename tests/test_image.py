@@ -45,7 +45,7 @@ from devtools.postgres import (
     listen_on_tcp,
     start_embedded,
 )
-from service.app import SHUTDOWN_GRACE_SECONDS
+from service.http.app import SHUTDOWN_GRACE_SECONDS
 
 pytestmark = pytest.mark.image
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import tornado.httputil
 
-from service.limits import (
+from service.http.limits import (
     CallerLimits,
     Rate,
     TokenBucket,

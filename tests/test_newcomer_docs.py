@@ -17,9 +17,9 @@ import pytest
 import tornado.web
 import yaml
 
-from service.app import make_app
 from service.config import ConfigError, load_settings
-from service.handlers import AppContext
+from service.http.app import make_app
+from service.http.context import AppContext
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -15,7 +15,7 @@ from flows import checked_out, deliver, history, refunds_for, status_of, two_pai
 from query_types import FixtureQueries
 
 from service.config import Settings
-from service.handlers import AppContext
+from service.http.context import AppContext
 from service.payments.sweep import Sweeper, SweepResult
 
 

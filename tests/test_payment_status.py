@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from conftest import ServiceClient, event_for, new_id
 
-from service.app import make_app
 from service.config import Settings
-from service.handlers import AppContext
+from service.http.app import make_app
+from service.http.context import AppContext
 
 
 async def test_status_of_a_checked_out_project(client: ServiceClient) -> None:

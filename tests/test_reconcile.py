@@ -18,7 +18,7 @@ from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import checked_out, deliver, history, status_of
 from processes import free_port, service_environment
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 from service.reconcile import parse_window, reconcile
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,8 +13,9 @@ import pytest
 from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import bring_to
 
-from service.app import make_app
-from service.handlers import CHECKOUT_MAX_BODY, AppContext
+from service.http.api import CHECKOUT_MAX_BODY
+from service.http.app import make_app
+from service.http.context import AppContext
 
 ORIGIN = "https://app.example"  # listed in the tests' CORS_ALLOWED_ORIGINS
 OTHER_ORIGIN = "https://evil.example"

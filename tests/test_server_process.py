@@ -20,7 +20,7 @@ from flows import checked_out_event
 from processes import free_port, service_environment
 from query_types import FixtureQueries
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 ROOT = Path(__file__).resolve().parent.parent
 PII = [

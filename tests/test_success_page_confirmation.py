@@ -9,7 +9,7 @@ import asyncio
 from conftest import ServiceClient, StripeStandIn, new_id
 from flows import deliver, history, status_of
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 
 def session_reads(stripe_api: StripeStandIn, session_id: str) -> int:

@@ -15,7 +15,7 @@ from conftest import WEBHOOK_SECRET, ServiceClient, event_for, new_id, sign
 from flows import bring_to, checked_out, deliver, history, status_of
 
 from service.config import Settings
-from service.handlers import AppContext
+from service.http.context import AppContext
 from service.payments import receive_webhook, start_checkout
 
 pytestmark = pytest.mark.usefixtures("app")

@@ -26,10 +26,9 @@ from service.payments.common import (
     transaction,
     validate_project_id,
 )
-from service.payments.events import store_fact
-from service.payments.facts import fact_of_session
 from service.payments.model import NOT_PAYABLE, AuditCause, PaymentStatus
 from service.payments.outbox import Outbox
+from service.payments.session_reads import store_session_read
 from service.stripe_gateway import CheckoutSession, StripeGateway
 
 # An open session this close to expiry is not handed out again: the buyer needs time to pay.
@@ -59,13 +58,16 @@ class CheckoutResult:
 
 @dataclass(frozen=True)
 class _Attempt:
+    """One request for a session, claimed: re-sent to the letter (same key, same expiry)
+    until Stripe answers it."""
+
     idempotency_key: str
     expires_at: datetime
 
 
 @dataclass(frozen=True)
 class _Wait:
-    pass
+    """Another caller's request for the project's session is in flight: look again soon."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,8 @@ def _new_attempt(settings: Settings, project_id: str, now: datetime) -> _Attempt
     # with a minute to spare so that a prompt retry can still send the identical request.
     ahead = max(ttl, _least_ahead(settings) + timedelta(minutes=1))
     return _Attempt(
-        f"checkout-{project_id}-{uuid.uuid4().hex}", (now + ahead).replace(microsecond=0)
+        idempotency_key=f"checkout-{project_id}-{uuid.uuid4().hex}",
+        expires_at=(now + ahead).replace(microsecond=0),
     )
 
 
@@ -181,7 +184,9 @@ async def _claim_checkout(
             and expires_at - now > REUSE_MARGIN
         ):
             return CheckoutResult(
-                project["checkout_url"], project["checkout_session_id"], int(expires_at.timestamp())
+                checkout_url=project["checkout_url"],
+                session_id=project["checkout_session_id"],
+                expires_at=int(expires_at.timestamp()),
             )
 
     # The attempt while its session is not stored (in flight, or interrupted), else None.
@@ -190,7 +195,9 @@ async def _claim_checkout(
         return _Wait()
     if unstored is not None and unstored["expires_at"] - now > _least_ahead(settings):
         # An earlier attempt got no answer (or its replica died): repeat it to the letter.
-        claim = _Attempt(unstored["idempotency_key"], unstored["expires_at"])
+        claim = _Attempt(
+            idempotency_key=unstored["idempotency_key"], expires_at=unstored["expires_at"]
+        )
     elif (
         project is not None
         and project["status"] == PaymentStatus.PENDING
@@ -223,10 +230,16 @@ async def _expire_in_stripe(
     session = await gateway.expire_checkout_session(session_id)
     if session is None:  # not open any more: complete (paid, or a delayed payment) or expired
         session = await gateway.retrieve_checkout_session(session_id)
-    fact = fact_of_session(session, livemode=settings.stripe_livemode)
-    if fact is None or fact.object_id != session_id:
+    stored = await store_session_read(
+        pool,
+        queries,
+        session,
+        session_id,
+        livemode=settings.stripe_livemode,
+        cause=AuditCause.API_CHECKOUT,
+    )
+    if stored is None:
         raise StripeFailed("Stripe says the session cannot be expired, yet does not say why")
-    await store_fact(pool, queries, fact, cause=AuditCause.API_CHECKOUT)
 
 
 def checkout_params(settings: Settings, project_id: str, expires_at: datetime) -> dict[str, Any]:
@@ -306,9 +319,9 @@ async def _store_session(
             conn,
             project_id=project_id,
             idempotency_key=attempt.idempotency_key,
+            expires_at=datetime.fromtimestamp(session.expires_at, UTC),
             session_id=session.session_id,
             checkout_url=session.url,
-            expires_at=datetime.fromtimestamp(session.expires_at, UTC),
             amount_total=session.amount_total,
             currency=session.currency,
             request_id=request_id_var.get(),
@@ -321,9 +334,9 @@ async def _store_session(
         from_status = row["from_status"]
         log_change(
             StatusChange(
-                project_id,
-                PaymentStatus(from_status) if from_status else None,
-                PaymentStatus(row["to_status"]),
+                project_id=project_id,
+                from_status=PaymentStatus(from_status) if from_status else None,
+                to_status=PaymentStatus(row["to_status"]),
             ),
             str(AuditCause.API_CHECKOUT),
         )
@@ -335,4 +348,9 @@ async def _store_session(
         # Its facts arrived before it was stored (the answer was lost, or a replica died):
         # the session is over (expired, failed, refunded); the caller makes a new one.
         return None
-    return CheckoutResult(session.url, session.session_id, session.expires_at, created=True)
+    return CheckoutResult(
+        checkout_url=session.url,
+        session_id=session.session_id,
+        expires_at=session.expires_at,
+        created=True,
+    )

@@ -61,21 +61,31 @@ def derive_project_payment(
     holding = [s for s in derived if s.status in HOLDS_MONEY]
     if holding:
         kept = min(holding, key=lambda s: (s.paid_at is None, s.paid_at, s.session_id))
-        return Derived(kept.status, kept.session_id, kept.payment_intent_id)
+        return Derived(
+            status=kept.status,
+            session_id=kept.session_id,
+            payment_intent_id=kept.payment_intent_id,
+        )
     processing = sorted(
         (s for s in derived if s.status is PaymentStatus.PROCESSING), key=lambda s: s.session_id
     )
     if processing:
         return Derived(
-            PaymentStatus.PROCESSING, processing[0].session_id, processing[0].payment_intent_id
+            status=PaymentStatus.PROCESSING,
+            session_id=processing[0].session_id,
+            payment_intent_id=processing[0].payment_intent_id,
         )
     by_id = {s.session_id: s for s in derived}
     chosen = by_id.get(current_session) if current_session else None
     if chosen is None and derived:
         chosen = min(derived, key=lambda s: s.session_id)
     if chosen is None:
-        return Derived(PaymentStatus.PENDING, None, None)
-    return Derived(chosen.status, chosen.session_id, chosen.payment_intent_id)
+        return Derived(status=PaymentStatus.PENDING, session_id=None, payment_intent_id=None)
+    return Derived(
+        status=chosen.status,
+        session_id=chosen.session_id,
+        payment_intent_id=chosen.payment_intent_id,
+    )
 
 
 def _latest(facts: Iterable[StoredFact]) -> Fact | None:
@@ -134,4 +144,6 @@ def _derive_session(session_id: str, stored: Sequence[StoredFact]) -> _Session:
     else:
         status = PaymentStatus.PENDING
     paid_at = min(paid_events, default=None) or proof_at or min(paid_any, default=None)
-    return _Session(session_id, status, payment_intent, paid_at)
+    return _Session(
+        session_id=session_id, status=status, payment_intent_id=payment_intent, paid_at=paid_at
+    )

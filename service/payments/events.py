@@ -31,7 +31,6 @@ class EventResult:
     event_id: str
     event_type: str
     outcome: Outcome
-    change: StatusChange | None = None
     api_version: str | None = None
 
     @property
@@ -45,8 +44,6 @@ class FactResult:
 
     outcome: Outcome
     project_id: str | None = None
-    change: StatusChange | None = None
-    new_actions: int = 0  # actions it made owed to Stripe (a duplicate payment's refund)
 
 
 async def receive_webhook(
@@ -110,7 +107,10 @@ async def apply_event(
             },
         )
     return EventResult(
-        event.event_id, event.event_type, result.outcome, result.change, event.api_version
+        event_id=event.event_id,
+        event_type=event.event_type,
+        outcome=result.outcome,
+        api_version=event.api_version,
     )
 
 
@@ -149,26 +149,24 @@ async def store_fact(
         )
     assert row is not None  # apply_stripe_fact() returns one row, always
     if row["duplicate"]:
-        return FactResult(Outcome.DUPLICATE)
+        return FactResult(outcome=Outcome.DUPLICATE)
     outcome = Outcome(row["outcome"])
-    change = None
     if outcome is Outcome.APPLIED:
         from_status = row["from_status"]
         change = StatusChange(
-            row["project_id"],
-            PaymentStatus(from_status) if from_status else None,
-            PaymentStatus(row["to_status"]),
+            project_id=row["project_id"],
+            from_status=PaymentStatus(from_status) if from_status else None,
+            to_status=PaymentStatus(row["to_status"]),
         )
         log_change(change, f"{cause}:{event.event_id}" if event else str(cause))
-    new_actions = int(row["new_actions"] or 0)
-    if new_actions:
+    if row["new_actions"]:
         log.warning(
             "duplicate payment: a refund is owed",
             extra={"fields": {"event": "duplicate_payment", "project_id": row["project_id"]}},
         )
         if outbox is not None:
             outbox.schedule(row["project_id"])
-    return FactResult(outcome, row["project_id"], change, new_actions)
+    return FactResult(outcome=outcome, project_id=row["project_id"])
 
 
 async def _record_only(
@@ -191,7 +189,9 @@ async def _record_only(
             received_at=received_at,
         )
     if recorded is None:
-        return EventResult(event.event_id, event.event_type, Outcome.DUPLICATE)
+        return EventResult(
+            event_id=event.event_id, event_type=event.event_type, outcome=Outcome.DUPLICATE
+        )
     if no_fact.outcome is not Outcome.IGNORED:
         log.warning(
             "event recorded and not counted",
@@ -205,7 +205,10 @@ async def _record_only(
             },
         )
     return EventResult(
-        event.event_id, event.event_type, no_fact.outcome, api_version=event.api_version
+        event_id=event.event_id,
+        event_type=event.event_type,
+        outcome=no_fact.outcome,
+        api_version=event.api_version,
     )
 
 

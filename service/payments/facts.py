@@ -86,53 +86,72 @@ class NoFact:
 def fact_of_event(event: StripeEvent, *, livemode: bool) -> Fact | NoFact:
     """The fact an event tells, or why it tells none the service may count."""
     if event.event_type not in FACT_TYPES:
-        return NoFact(Outcome.IGNORED, "an event type the service does not act on")
+        return NoFact(outcome=Outcome.IGNORED, reason="an event type the service does not act on")
     if event.account is not None:
-        return NoFact(Outcome.CONNECT_ACCOUNT, "an event of a connected account")
+        return NoFact(outcome=Outcome.CONNECT_ACCOUNT, reason="an event of a connected account")
     if event.livemode != livemode:
-        return NoFact(Outcome.LIVEMODE_MISMATCH, "an event of the other mode than the key's")
+        return NoFact(
+            outcome=Outcome.LIVEMODE_MISMATCH, reason="an event of the other mode than the key's"
+        )
     obj = event.obj
     if event.event_type.startswith(SESSION_EVENT_PREFIX):
-        state = _session_state_of_event(event.event_type, obj)
-        session_id = _id(obj.get("id"))
-        if state is None or session_id is None:
-            return NoFact(Outcome.IGNORED, "a session event without a state the service counts")
-        return Fact(
+        return _fact_or_ignored(
+            event,
             ObjectKind.SESSION,
-            session_id,
-            state,
-            event.created,
+            _id(obj.get("id")),
+            _session_state_of_event(event.event_type, obj),
             payment_intent_id=_id(obj.get("payment_intent")),
         )
     payment_intent = _id(obj.get("payment_intent"))
     if payment_intent is None:
-        return NoFact(Outcome.IGNORED, "a charge or dispute without a payment intent")
+        return NoFact(
+            outcome=Outcome.IGNORED, reason="a charge or dispute without a payment intent"
+        )
     if event.event_type == "charge.refunded":
         amount, refunded = _amount(obj.get("amount")), _amount(obj.get("amount_refunded"))
         if amount is None or refunded is None:
-            return NoFact(Outcome.IGNORED, "a refund without its amounts")
+            return NoFact(outcome=Outcome.IGNORED, reason="a refund without its amounts")
         return Fact(
-            ObjectKind.PAYMENT,
-            payment_intent,
-            RefundState.REFUNDED,
-            event.created,
+            kind=ObjectKind.PAYMENT,
+            object_id=payment_intent,
+            state=RefundState.REFUNDED,
+            created=event.created,
             payment_intent_id=payment_intent,
             amount=amount,
             amount_refunded=refunded,
         )
-    dispute_id = _id(obj.get("id"))
     if event.event_type == "charge.dispute.created":
         dispute_state: DisputeState | None = DisputeState.OPEN
     else:
         dispute_state = _DISPUTE_CLOSED.get(str(obj.get("status")))
-    if dispute_id is None or dispute_state is None:
-        return NoFact(Outcome.IGNORED, "a dispute event without a state the service counts")
-    return Fact(
+    return _fact_or_ignored(
+        event,
         ObjectKind.DISPUTE,
-        dispute_id,
+        _id(obj.get("id")),
         dispute_state,
-        event.created,
         payment_intent_id=payment_intent,
+    )
+
+
+def _fact_or_ignored(
+    event: StripeEvent,
+    kind: ObjectKind,
+    object_id: str | None,
+    state: SessionState | DisputeState | None,
+    *,
+    payment_intent_id: str | None,
+) -> Fact | NoFact:
+    """A session's or a dispute's fact, dated at the event; ignored without an id or a state."""
+    if object_id is None or state is None:
+        return NoFact(
+            outcome=Outcome.IGNORED, reason=f"a {kind} event without a state the service counts"
+        )
+    return Fact(
+        kind=kind,
+        object_id=object_id,
+        state=state,
+        created=event.created,
+        payment_intent_id=payment_intent_id,
     )
 
 
@@ -162,10 +181,10 @@ def fact_of_session(session: Mapping[str, Any], *, livemode: bool) -> Fact | Non
         else datetime.fromtimestamp(0, UTC)
     )
     return Fact(
-        ObjectKind.SESSION,
-        session_id,
-        state,
-        when,
+        kind=ObjectKind.SESSION,
+        object_id=session_id,
+        state=state,
+        created=when,
         payment_intent_id=_id(session.get("payment_intent")),
     )
 

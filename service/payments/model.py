@@ -79,3 +79,6 @@ class AuditCause(StrEnum):
     STRIPE_EVENT = "stripe_event"  # a webhook, or reconcile applying a missed one
     API_CHECKOUT = "api_checkout"  # POST /api/checkout made or reused a session
     API_CONFIRMATION = "api_confirmation"  # the status endpoint read the session from Stripe
+    # A duplicate payment's refund became owed (written by the database's
+    # settle_project_status(), migrations/0003.facts.sql; never by Python).
+    DUPLICATE_PAYMENT = "duplicate_payment"

@@ -9,8 +9,7 @@ Stripe does not confirm (a crash, Stripe down) stays in stripe_actions for the s
 from __future__ import annotations
 
 import asyncio
-import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -20,10 +19,8 @@ from service.config import Settings
 from service.db import Queries
 from service.errors import DatabaseUnavailable, StripeFailed
 from service.metrics import Metrics
-from service.payments.common import connection
+from service.payments.common import connection, log
 from service.stripe_gateway import StripeGateway
-
-log = logging.getLogger("service.payments")
 
 
 class ActionKind(StrEnum):
@@ -46,23 +43,16 @@ class OutboxRun:
     disabled: int = 0
 
 
+@dataclass(eq=False)
 class Outbox:
     """Sends the owed actions; `schedule` does so in the background after a commit."""
 
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        queries: Queries,
-        gateway: StripeGateway,
-        settings: Settings,
-        metrics: Metrics,
-    ) -> None:
-        self._pool = pool
-        self._queries = queries
-        self._gateway = gateway
-        self._settings = settings
-        self._metrics = metrics
-        self._tasks: set[asyncio.Task[OutboxRun]] = set()
+    pool: asyncpg.Pool
+    queries: Queries
+    gateway: StripeGateway
+    settings: Settings
+    metrics: Metrics
+    _tasks: set[asyncio.Task[OutboxRun]] = field(default_factory=set, init=False)
 
     def schedule(self, project_id: str) -> None:
         """Send the project's owed actions without making the caller (a webhook) wait."""
@@ -79,10 +69,10 @@ class Outbox:
         """Send what is owed: one project's, or (None) every project's."""
         run = OutboxRun()
         try:
-            async with connection(self._pool) as conn:
+            async with connection(self.pool) as conn:
                 owed = [
                     dict(row)
-                    async for row in self._queries.list_owed_actions(conn, project_id=project_id)
+                    async for row in self.queries.list_owed_actions(conn, project_id=project_id)
                 ]
         except DatabaseUnavailable:
             log.warning("owed Stripe actions not sent: the database is unavailable")
@@ -100,13 +90,13 @@ class Outbox:
             "object_id": action["object_id"],
             "project_id": action["project_id"],
         }
-        if kind is ActionKind.REFUND_DUPLICATE and not self._settings.duplicate_payment_refunds:
+        if kind is ActionKind.REFUND_DUPLICATE and not self.settings.duplicate_payment_refunds:
             if action["attempts"] == 0:
                 log.warning(
                     "duplicate payment NOT refunded: DUPLICATE_PAYMENT_REFUNDS=off",
                     extra={"fields": fields},
                 )
-                self._metrics.duplicate_refunds.labels(str(Sent.DISABLED)).inc()
+                self.metrics.duplicate_refunds.labels(str(Sent.DISABLED)).inc()
                 await self._note(action, "refunds are turned off (DUPLICATE_PAYMENT_REFUNDS=off)")
             return Sent.DISABLED
         try:
@@ -134,28 +124,28 @@ class Outbox:
 
     async def _call(self, kind: ActionKind, action: dict[str, Any]) -> str:
         if kind is ActionKind.REFUND_DUPLICATE:
-            return await self._gateway.refund_duplicate(
+            return await self.gateway.refund_duplicate(
                 action["object_id"], action["project_id"], action["idempotency_key"]
             )
-        expired = await self._gateway.expire_checkout_session(action["object_id"])
+        expired = await self.gateway.expire_checkout_session(action["object_id"])
         return "expired" if expired is not None else "not open"
 
     def _count(self, kind: ActionKind, sent: Sent) -> None:
         if kind is ActionKind.REFUND_DUPLICATE:
-            self._metrics.duplicate_refunds.labels(str(sent)).inc()
+            self.metrics.duplicate_refunds.labels(str(sent)).inc()
         else:
-            self._metrics.session_expiries.labels(str(sent)).inc()
+            self.metrics.session_expiries.labels(str(sent)).inc()
 
     async def _confirm(self, action: dict[str, Any], result: str) -> None:
-        async with connection(self._pool) as conn:
-            await self._queries.confirm_action(
+        async with connection(self.pool) as conn:
+            await self.queries.confirm_action(
                 conn, action_id=action["action_id"], stripe_result=result
             )
 
     async def _note(self, action: dict[str, Any], error: str) -> None:
         try:
-            async with connection(self._pool) as conn:
-                await self._queries.note_action_failure(
+            async with connection(self.pool) as conn:
+                await self.queries.note_action_failure(
                     conn, action_id=action["action_id"], last_error=error
                 )
         except DatabaseUnavailable:

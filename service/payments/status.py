@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 
 from service.config import Settings
 from service.db import Queries
 from service.errors import ProjectNotFound, StripeFailed
-from service.limits import TokenBucket
-from service.payments.common import connection, validate_project_id
-from service.payments.events import store_fact
-from service.payments.facts import fact_of_session
+from service.http.limits import TokenBucket
+from service.payments.common import connection, log, validate_project_id
 from service.payments.model import AuditCause, Outcome, PaymentStatus
+from service.payments.session_reads import store_session_read
 from service.stripe_gateway import StripeGateway
-
-log = logging.getLogger("service.payments")
 
 
 @dataclass(frozen=True)
@@ -50,37 +47,55 @@ async def payment_status(
     confirm = (
         row["status"] == PaymentStatus.PENDING and settings.stripe_confirm_interval_seconds > 0
     )
-    if confirm and await _confirm_with_stripe(
-        pool, queries, gateway, settings, project_id, stripe_reads
-    ):
-        async with connection(pool) as conn:
-            row = await queries.get_project_payment(conn, project_id=project_id)
-        assert row is not None  # it was there a moment ago, and projects are never deleted
-    return ProjectPayment(row["project_id"], PaymentStatus(row["status"]), row["updated_at"])
+    session_id = await _claim_stripe_check(pool, queries, settings, project_id) if confirm else None
+    session = await _read_session(gateway, settings, session_id, project_id, stripe_reads)
+    if session_id is not None and session is not None:
+        result = await store_session_read(
+            pool,
+            queries,
+            session,
+            session_id,
+            livemode=settings.stripe_livemode,
+            cause=AuditCause.API_CONFIRMATION,
+        )
+        if result is not None and result.outcome is Outcome.APPLIED:
+            async with connection(pool) as conn:
+                row = await queries.get_project_payment(conn, project_id=project_id)
+            assert row is not None  # it was there a moment ago, and projects are never deleted
+    return ProjectPayment(
+        project_id=row["project_id"],
+        status=PaymentStatus(row["status"]),
+        updated_at=row["updated_at"],
+    )
 
 
-async def _confirm_with_stripe(
-    pool: asyncpg.Pool,
-    queries: Queries,
-    gateway: StripeGateway,
-    settings: Settings,
-    project_id: str,
-    stripe_reads: TokenBucket | None = None,
-) -> bool:
-    """True when Stripe's view of the session changed the project's status."""
+async def _claim_stripe_check(
+    pool: asyncpg.Pool, queries: Queries, settings: Settings, project_id: str
+) -> str | None:
+    """The pending session to read from Stripe now, if no replica read it within
+    STRIPE_CONFIRM_INTERVAL_SECONDS."""
     checked_before = datetime.now(UTC) - timedelta(seconds=settings.stripe_confirm_interval_seconds)
     async with connection(pool) as conn:
-        session_id = await queries.claim_stripe_check(
+        session_id: str | None = await queries.claim_stripe_check(
             conn, project_id=project_id, checked_before=checked_before
         )
-    if session_id is None:
-        return False
-    # The per-replica cap (STRIPE_CONFIRM_MAX_PER_SECOND): beyond it the page simply sees
-    # the stored status, and the webhook still comes.
-    if stripe_reads is not None and not stripe_reads.take():
-        return False
+    return session_id
+
+
+async def _read_session(
+    gateway: StripeGateway,
+    settings: Settings,
+    session_id: str | None,
+    project_id: str,
+    stripe_reads: TokenBucket | None,
+) -> dict[str, Any] | None:
+    """The session as Stripe has it, or None: nothing to read, over the per-replica cap
+    (STRIPE_CONFIRM_MAX_PER_SECOND: the page simply sees the stored status, and the webhook
+    still comes), or Stripe did not answer in time."""
+    if session_id is None or (stripe_reads is not None and not stripe_reads.take()):
+        return None
     try:
-        session = await asyncio.wait_for(
+        return await asyncio.wait_for(
             gateway.retrieve_checkout_session(session_id), settings.stripe_timeout_seconds
         )
     except (StripeFailed, TimeoutError):
@@ -88,9 +103,4 @@ async def _confirm_with_stripe(
         log.warning(
             "could not confirm a session with Stripe", extra={"fields": {"project_id": project_id}}
         )
-        return False
-    fact = fact_of_session(session, livemode=settings.stripe_livemode)
-    if fact is None or fact.object_id != session_id:
-        return False
-    result = await store_fact(pool, queries, fact, cause=AuditCause.API_CONFIRMATION)
-    return result.outcome is Outcome.APPLIED
+        return None

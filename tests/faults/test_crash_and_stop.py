@@ -13,7 +13,7 @@ from conftest import ServiceClient, StripeStandIn, new_id
 from flows import checked_out_event, history
 from processes import ServiceProcess, free_port, service_environment
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 
 async def _deliver_all(

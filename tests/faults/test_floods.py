@@ -13,8 +13,8 @@ from conftest import ServiceClient, StripeStandIn, new_id
 from flows import status_of
 
 from service.config import Settings
-from service.handlers import AppContext
-from service.limits import Rate, parse_trusted_proxies
+from service.http.context import AppContext
+from service.http.limits import Rate, parse_trusted_proxies
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from conftest import StripeStandIn, new_id
 from flows import history
 from processes import ServiceProcess, free_port, service_environment
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 PROJECTS = 300
 CONCURRENCY = 32

@@ -17,7 +17,8 @@ from flows import status_of
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.handlers import AppContext, status_for
+from service.http.context import AppContext
+from service.http.error_status import status_for
 from service.webhook_events import may_hold_unstorable, unstorable_value
 
 BIG = 2**63  # one past PostgreSQL's bigint

@@ -31,7 +31,7 @@ from lifecycles import LIFECYCLES, Lifecycle, set_up
 from processes import ServiceProcess, free_port, service_environment
 from query_types import FixtureQueries
 
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 
 @pytest.fixture

@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
 from tokens import AUDIENCE, ISSUER, bearer, mint, new_key
 from tornado.routing import PathMatches
 
-from service.app import make_app
-from service.handlers import AppContext
+from service.http.app import make_app
+from service.http.context import AppContext
 from service.payments.facts import FACT_TYPES
 
 SCHEMA = schemathesis.openapi.from_path(Path(ROOT) / "openapi.yaml")

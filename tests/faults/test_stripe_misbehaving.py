@@ -17,7 +17,7 @@ from flows import status_of
 from processes import free_port
 
 from service.config import Settings
-from service.handlers import AppContext
+from service.http.context import AppContext
 
 
 def creates(stripe_api: StripeStandIn) -> list[Any]:

@@ -1,54 +1,26 @@
-"""Thin HTTP handlers: parse and validate, call one `payments` function, render.
-
-Every error, from any handler, is rendered by BaseHandler.write_error as `{"error": …}`
-with the status chosen in `status_for`, the one place where domain errors become HTTP.
-"""
+"""The handlers' common ground: security and CORS headers, authentication and rate limits
+in prepare(), every error rendered by write_error as `{"error": …}` (its status from
+http/error_status.py), bounded bodies, and the one log line per request."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.client import responses
 from typing import Any, ClassVar
 
-import asyncpg
 import orjson
 import tornado.web
 
-from service import payments
-from service.auth import Authenticator, Identity, IdentityKind, authorize
-from service.config import Settings
-from service.db import Queries, is_unavailable
-from service.errors import (
-    CheckoutBusy,
-    DatabaseUnavailable,
-    Forbidden,
-    InvalidRequest,
-    InvalidWebhook,
-    PayloadTooLarge,
-    PaymentError,
-    ProjectNotFound,
-    ProjectNotPayable,
-    RateLimited,
-    StripeFailed,
-    Unauthenticated,
-    UnstorableWebhook,
-)
-from service.limits import CallerLimits, RequestLimits, caller_key
+from service.errors import InvalidRequest, PayloadTooLarge, PaymentError, RateLimited
+from service.http.context import AppContext
+from service.http.error_status import status_for
+from service.http.identity import Identity, IdentityKind, authorize
+from service.http.limits import CallerLimits, caller_key
 from service.logs import actor_var, request_id_from, request_id_var
-from service.metrics import Metrics
-from service.payments.events import ApiVersionWatch
-from service.payments.outbox import Outbox
-from service.stripe_gateway import StripeGateway
 
 log = logging.getLogger("service.http")
 
-CHECKOUT_MAX_BODY = 16 * 1024
-WEBHOOK_MAX_BODY = 1024 * 1024
-HEALTH_TIMEOUT_SECONDS = 2.0
 # What a browser on a listed origin may send (Authorization: the frontend's bearer token)
 # and read (the request id, to quote in a support request; when to retry after a 429; why a
 # 401).
@@ -56,105 +28,6 @@ CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID"
 CORS_EXPOSED_HEADERS = "X-Request-ID, Retry-After, WWW-Authenticate"
 # A Content-Length is digits and nothing else: not "23, 23", not "-1", not "+5", not "²".
 _PLAIN_NUMBER = re.compile(r"[0-9]{1,20}")
-# What PostgreSQL refuses to store (a value out of range, a NUL, an index row too large):
-# from a signed webhook that is a poison event, and a 500 would make Stripe retry it for days.
-_UNSTORABLE = (asyncpg.exceptions.DataError, asyncpg.exceptions.ProgramLimitExceededError)
-
-
-class InFlight:
-    """Counts requests being handled, so a stopping process can wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def __enter__(self) -> None:
-        self.enter()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.leave()
-
-    def enter(self) -> None:
-        self.count += 1
-        self._idle.clear()
-
-    def leave(self) -> None:
-        self.count -= 1
-        if self.count == 0:
-            self._idle.set()
-
-    async def drained(self) -> None:
-        await self._idle.wait()
-
-
-@dataclass(frozen=True)
-class AppContext:
-    """What the handlers hand to the domain; built once by app.serve()."""
-
-    settings: Settings
-    pool: asyncpg.Pool
-    queries: Queries
-    gateway: StripeGateway
-    metrics: Metrics
-    auth: Authenticator
-    in_flight: InFlight = field(default_factory=InFlight)
-    # What the service owes Stripe, sent after each commit that made it owed.
-    outbox: Outbox = field(init=False)
-    api_versions: ApiVersionWatch = field(init=False)
-    # Built from the settings: per-caller rate limits and the cap on the status endpoint's
-    # Stripe reads (per process, in memory).
-    limits: RequestLimits = field(init=False)
-
-    def __post_init__(self) -> None:
-        # Frozen: each set once, here.
-        outbox = Outbox(self.pool, self.queries, self.gateway, self.settings, self.metrics)
-        object.__setattr__(self, "outbox", outbox)
-        versions = ApiVersionWatch(self.settings.stripe_api_version)
-        object.__setattr__(self, "api_versions", versions)
-        limits = RequestLimits.from_settings(
-            self.settings, self.metrics.stripe_confirmations_capped.inc
-        )
-        object.__setattr__(self, "limits", limits)
-
-
-_STATUS: tuple[tuple[type[PaymentError], int], ...] = (
-    (InvalidRequest, 400),
-    (InvalidWebhook, 400),
-    (Unauthenticated, 401),
-    (Forbidden, 403),
-    (PayloadTooLarge, 413),
-    (ProjectNotFound, 404),
-    (ProjectNotPayable, 409),
-    (RateLimited, 429),
-    (StripeFailed, 502),
-    (CheckoutBusy, 503),
-    (DatabaseUnavailable, 503),
-)
-
-
-def status_for(
-    error: BaseException, *, database_down_status: int = 503, unstorable_status: int = 500
-) -> tuple[int, str]:
-    """The HTTP status and message for an error; unknown errors never leak their text.
-
-    `unstorable_status` is for a value the database refused (a DataError): a bug anywhere
-    but in a signed webhook, where it is a poison event (400: see StripeWebhookHandler)."""
-    if isinstance(error, DatabaseUnavailable) or is_unavailable(error):
-        return database_down_status, "the database is unavailable; try again later"
-    if isinstance(error, _UNSTORABLE) and unstorable_status < 500:
-        return unstorable_status, "the event holds a value that cannot be stored"
-    if isinstance(error, _UNSTORABLE):
-        return unstorable_status, "internal error"
-    if isinstance(error, PaymentError):
-        for kind, status in _STATUS:
-            if isinstance(error, kind):
-                return status, error.message
-    if isinstance(error, tornado.web.HTTPError):
-        # The standard phrase only: Tornado's own messages quote the request (up to 40 bytes
-        # of an undecodable path), and an error body never echoes what the caller sent.
-        return error.status_code, responses.get(error.status_code, "error").lower()
-    return 500, "internal error"
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -169,6 +42,8 @@ class BaseHandler(tornado.web.RequestHandler):
     protected: ClassVar[bool] = False
     # The authenticated caller of a protected route (rate limits key on it too).
     identity: Identity | None = None
+    # Who the request's log line names when no identity was authenticated.
+    unauthenticated_actor: ClassVar[str] = "-"
 
     def initialize(self, ctx: AppContext) -> None:
         self.ctx = ctx
@@ -358,133 +233,6 @@ class BodyHandler(BaseHandler):
         raise NotImplementedError
 
 
-class CheckoutHandler(BodyHandler):
-    max_body_bytes = CHECKOUT_MAX_BODY
-    cors = True
-    route = "checkout"
-    protected = True
-
-    def rate_limit(self) -> CallerLimits | None:
-        return self.ctx.limits.checkout
-
-    async def handle(self) -> None:
-        data = _json_object(self.body())
-        if "project_id" not in data:
-            raise InvalidRequest("project_id is required")
-        try:
-            result = await payments.start_checkout(
-                self.ctx.pool,
-                self.ctx.queries,
-                self.ctx.gateway,
-                self.ctx.settings,
-                self.authorize(payments.validate_project_id(data["project_id"])),
-                self.ctx.outbox,
-            )
-        except (StripeFailed, DatabaseUnavailable, CheckoutBusy):
-            self.ctx.metrics.checkout_sessions.labels("failed").inc()
-            raise
-        self.ctx.metrics.checkout_sessions.labels("created" if result.created else "reused").inc()
-        self.render_json(
-            {
-                "checkout_url": result.checkout_url,
-                "session_id": result.session_id,
-                "expires_at": result.expires_at,
-            }
-        )
-
-
-class StripeWebhookHandler(BodyHandler):
-    max_body_bytes = WEBHOOK_MAX_BODY
-    database_down_status = 500
-    unstorable_status = 400
-    route = "webhook"
-
-    async def prepare(self) -> None:
-        self.received_at = datetime.now(UTC)
-        # Authenticated by its Stripe-Signature; what it changes is audited as Stripe's.
-        actor_var.set("stripe")
-        await super().prepare()
-
-    async def handle(self) -> None:
-        try:
-            result = await payments.receive_webhook(
-                self.ctx.pool,
-                self.ctx.queries,
-                self.ctx.settings,
-                self.body(),
-                self.request.headers.get("Stripe-Signature"),
-                self.received_at,
-                self.ctx.outbox,
-            )
-        except (InvalidWebhook, PayloadTooLarge) as error:
-            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
-            if isinstance(error, UnstorableWebhook):
-                _log_unstorable(error.message)
-            raise
-        except _UNSTORABLE as error:
-            # The last resort: the event passed every check and the database still refused
-            # a value. asyncpg's message quotes the value (customer data, perhaps): never log it.
-            self.ctx.metrics.webhook_events.labels("unknown", "rejected").inc()
-            _log_unstorable(f"the database refused a value ({type(error).__name__})")
-            raise
-        self.ctx.metrics.webhook_events.labels(result.event_type, str(result.outcome)).inc()
-        self.ctx.api_versions.note(result.api_version)
-        self.render_json(dict(payments.event_summary(result)))
-
-
-def _log_unstorable(reason: str) -> None:
-    log.warning(
-        "signed webhook refused: it cannot be stored",
-        extra={"fields": {"event": "webhook_unstorable", "reason": reason}},
-    )
-
-
-class PaymentStatusHandler(BaseHandler):
-    cors = True
-    route = "payment_status"
-    protected = True
-
-    def rate_limit(self) -> CallerLimits | None:
-        return self.ctx.limits.status
-
-    async def get(self, project_id: str) -> None:
-        project_id = self.authorize(payments.validate_project_id(project_id))
-        payment = await payments.payment_status(
-            self.ctx.pool,
-            self.ctx.queries,
-            self.ctx.gateway,
-            self.ctx.settings,
-            project_id,
-            stripe_reads=self.ctx.limits.stripe_reads,
-        )
-        self.render_json(
-            {
-                "project_id": payment.project_id,
-                "status": str(payment.status),
-                "updated_at": payment.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            }
-        )
-
-
-class HealthHandler(BaseHandler):
-    database_down_status = 500
-    route = "health"
-
-    async def get(self) -> None:
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        try:
-            await payments.check_database(self.ctx.pool, self.ctx.queries, HEALTH_TIMEOUT_SECONDS)
-        except DatabaseUnavailable as error:
-            self.set_status(500)
-            self.finish(error.message)
-            return
-        self.finish("OK")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        self.finish(responses.get(status_code, "error"))
-
-
 class NotFoundHandler(BaseHandler):
     # A frontend that calls a wrong path should read the 404, not a CORS failure.
     cors = True
@@ -495,7 +243,7 @@ class NotFoundHandler(BaseHandler):
         raise tornado.web.HTTPError(404, "not found")
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:  # also for nesting deeper than 1024 and non-UTF-8 bytes
@@ -534,4 +282,4 @@ def _actor(handler: tornado.web.RequestHandler) -> str:
     identity = getattr(handler, "identity", None)
     if isinstance(identity, Identity):
         return identity.actor
-    return "stripe" if isinstance(handler, StripeWebhookHandler) else "-"
+    return handler.unauthenticated_actor if isinstance(handler, BaseHandler) else "-"

@@ -22,6 +22,7 @@ import resource
 import socket
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 import tornado.httpserver
@@ -32,6 +33,14 @@ import tornado.web
 from service.metrics import Metrics
 
 log = logging.getLogger("service.server")
+
+
+class Refusal(StrEnum):
+    """Why a connection was refused at once (the metrics' reason label)."""
+
+    MAX_CONNECTIONS = "max_connections"
+    OUT_OF_DESCRIPTORS = "out_of_descriptors"
+
 
 HEADER_TIMEOUT_SECONDS = 10.0
 # Descriptors kept for what is not a client connection: the pool, Stripe, metrics, files.
@@ -154,7 +163,7 @@ class GuardedServer(tornado.httpserver.HTTPServer):
             connection.send(_BUSY)
         connection.close()
         if self.metrics is not None:
-            self.metrics.connections_refused.labels("max_connections").inc()
+            self.metrics.connections_refused.labels(Refusal.MAX_CONNECTIONS).inc()
         if self._refusal_log():
             log.warning(
                 "connection refused: MAX_CONNECTIONS open (logged at most once a minute)",
@@ -163,7 +172,7 @@ class GuardedServer(tornado.httpserver.HTTPServer):
 
     def _out_of_descriptors(self) -> None:
         if self.metrics is not None:
-            self.metrics.connections_refused.labels("out_of_descriptors").inc()
+            self.metrics.connections_refused.labels(Refusal.OUT_OF_DESCRIPTORS).inc()
         if self._descriptor_log():
             log.error(
                 "out of file descriptors: accepting paused (logged at most once a minute)",

@@ -46,8 +46,8 @@ class Rate:
         return self.count / self.period_seconds
 
 
-CHECKOUT_RATE_DEFAULT = Rate(20, 60.0)
-STATUS_RATE_DEFAULT = Rate(300, 60.0)
+CHECKOUT_RATE_DEFAULT = Rate(count=20, period_seconds=60.0)
+STATUS_RATE_DEFAULT = Rate(count=300, period_seconds=60.0)
 
 
 def parse_rate(text: str) -> Rate | None:
@@ -57,7 +57,7 @@ def parse_rate(text: str) -> Rate | None:
     match = _RATE.fullmatch(text.lower())
     if match is None or int(match.group(1)) == 0:
         raise ValueError("must be like 20/minute (per second, minute or hour) or off")
-    return Rate(int(match.group(1)), _PERIODS[match.group(2)])
+    return Rate(count=int(match.group(1)), period_seconds=_PERIODS[match.group(2)])
 
 
 def parse_trusted_proxies(

@@ -15,23 +15,17 @@ import tornado.web
 from prometheus_client import CollectorRegistry
 
 from service import db
-from service.auth import make_authenticator
 from service.config import Settings
-from service.handlers import (
-    WEBHOOK_MAX_BODY,
-    AppContext,
-    CheckoutHandler,
-    HealthHandler,
-    InFlight,
-    NotFoundHandler,
-    PaymentStatusHandler,
-    StripeWebhookHandler,
-    log_request,
-)
+from service.http.api import CheckoutHandler, PaymentStatusHandler
+from service.http.auth import make_authenticator
+from service.http.base import NotFoundHandler, log_request
+from service.http.context import AppContext, InFlight
+from service.http.health import HealthHandler
+from service.http.server import GuardedServer, make_server, raise_descriptor_limit
+from service.http.webhooks import WEBHOOK_MAX_BODY, StripeWebhookHandler
 from service.logs import count_dropped_lines_with
 from service.metrics import Metrics, multiprocess_dir, serve_metrics
 from service.payments.sweep import Sweeper
-from service.server import GuardedServer, make_server, raise_descriptor_limit
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
 log = logging.getLogger("service.app")
