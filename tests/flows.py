@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 
 from service import db
 from service.handlers import AppContext

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tornado.httpclient
 import tornado.testing
-from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
+from helpers import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 

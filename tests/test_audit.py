@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 import tornado.ioloop
-from conftest import ServiceClient, new_id
 from flows import bring_to
+from helpers import ServiceClient, new_id
 
 from service import db
 from service.handlers import AppContext

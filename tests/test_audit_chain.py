@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 import asyncpg
-from conftest import RunDatabase, new_id
+from helpers import RunDatabase, new_id
 from processes import ROOT
 
 from service import db

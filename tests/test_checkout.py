@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import PRICE_ID, ServiceClient, StripeStandIn, event_for, new_id
 from flows import bring_to, deliver, history, status_of
+from helpers import PRICE_ID, ServiceClient, StripeStandIn, event_for, new_id
 
 from service import db
 from service.config import Settings

@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import asyncpg
 import tornado.httpclient
-from conftest import RunDatabase, StripeStandIn
+from helpers import RunDatabase, StripeStandIn
 from processes import ROOT, ServiceProcess, free_port, service_environment
 
 from devtools.postgres import create_database, drop_database, with_database, with_user

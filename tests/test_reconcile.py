@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import checked_out, deliver, history, status_of
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 from processes import free_port, service_environment
 
 from service.handlers import AppContext

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from flows import status_of
+from helpers import WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 
 from sandbox.webhooks import Deliverer, WebhookTarget
 

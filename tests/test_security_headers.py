@@ -4,7 +4,7 @@ no error body echoes what the caller sent."""
 from __future__ import annotations
 
 import pytest
-from conftest import ServiceClient, new_id
+from helpers import ServiceClient, new_id
 
 
 @pytest.mark.parametrize(

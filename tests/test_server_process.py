@@ -15,8 +15,8 @@ from typing import Any
 
 import tornado.httpclient
 import tornado.testing
-from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from flows import checked_out_event
+from helpers import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from processes import free_port, service_environment
 
 from service import db

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import ServiceClient, StripeStandIn, new_id
 from flows import deliver, history, status_of
+from helpers import ServiceClient, StripeStandIn, new_id
 
 from service.handlers import AppContext
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import WEBHOOK_SECRET, ServiceClient, event_for, new_id, sign
 from flows import bring_to, checked_out, deliver, history, status_of
+from helpers import WEBHOOK_SECRET, ServiceClient, event_for, new_id, sign
 
 from service.config import Settings
 from service.handlers import AppContext

@@ -7,8 +7,8 @@ import asyncio
 import time
 
 import tornado.httpclient
-from conftest import OwnedPostgres, StripeStandIn, new_id
 from flows import checked_out_event
+from helpers import OwnedPostgres, StripeStandIn, new_id
 from processes import ServiceProcess, free_port, service_environment
 
 from devtools.postgres import start_embedded_again, stop_embedded

@@ -8,8 +8,8 @@ import json
 import time
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import status_of
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 
 
 async def _raw_exchange(port: int, head: bytes) -> bytes:

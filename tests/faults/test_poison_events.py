@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from conftest import ServiceClient, event_for, new_id, sign
 from flows import status_of
+from helpers import ServiceClient, event_for, new_id, sign
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import tornado.httpclient
 import tornado.ioloop
-from conftest import StripeStandIn, new_id
 from flows import (
     checked_out,
     checked_out_event,
@@ -25,6 +24,7 @@ from flows import (
     status_of,
     two_paid_sessions,
 )
+from helpers import StripeStandIn, new_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifecycles import LIFECYCLES, Lifecycle, set_up

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import tornado.httpclient
-from conftest import StripeStandIn
+from helpers import StripeStandIn
 from processes import ServiceProcess, free_port, service_environment
 
 SLOW_BODY_HEAD = (

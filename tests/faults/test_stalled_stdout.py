@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import tornado.httpclient
-from conftest import ServiceClient, StripeStandIn
 from flows import checked_out_event
+from helpers import ServiceClient, StripeStandIn
 from processes import ROOT, free_port, service_environment
 
 

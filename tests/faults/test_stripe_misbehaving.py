@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import tornado.httpserver
 import tornado.web
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import status_of
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 from processes import free_port
 
 from service.config import Settings

@@ -1,6 +1,5 @@
-"""What the stand-in's tests share besides fixtures (those are in sandbox_fixtures, loaded
-through `pytest_plugins`: a second conftest.py would shadow the `from conftest import ...`
-of the service's tests)."""
+"""What the stand-in's tests share besides fixtures (those are in sandbox_fixtures, which the
+modules that use them load through `pytest_plugins`), as tests/helpers.py is for tests/."""
 
 from __future__ import annotations
 
