@@ -57,6 +57,15 @@ class OwnedPostgres:
     server: Any
 
 
+def session_creations(stripe_api: StripeStandIn) -> list[Any]:
+    """The stand-in's requests that asked to create a Checkout Session, oldest first."""
+    return [
+        r
+        for r in stripe_api.state.requests
+        if r.method == "POST" and r.path == "/v1/checkout/sessions"
+    ]
+
+
 # --- the service's client ---------------------------------------------------------------
 
 
