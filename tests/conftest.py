@@ -29,6 +29,8 @@ import tornado.ioloop
 import tornado.testing
 import tornado.web
 from helpers import (
+    GOOD,
+    OPTIONAL,
     PRICE_ID,
     SECRET_KEY,
     WEBHOOK_SECRET,
@@ -267,3 +269,14 @@ def owned_postgres() -> Iterator[OwnedPostgres]:
     asyncio.run(db.migrate(url, db.load_queries()))
     yield OwnedPostgres(url, server)
     server.cleanup()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment holding only GOOD, run from a folder without a .env file."""
+    for name in [*GOOD, *OPTIONAL, *(f"{n}_FILE" for n in GOOD)]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch

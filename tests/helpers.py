@@ -195,3 +195,50 @@ def event_for(
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
+
+
+# --- the service's configuration, as environment variables --------------------------------
+
+GOOD = {
+    "STRIPE_SECRET_KEY": "sk_test_51HqLyjWDarjtT1zdp7dcSECRETVALUE",
+    "STRIPE_WEBHOOK_SECRET": "whsec_abcdefSECRETVALUE",
+    "STRIPE_PRODUCT_PRICE_ID": "price_1Abc",
+    "STRIPE_SUCCESS_URL": "https://app.example/paid?session={CHECKOUT_SESSION_ID}",
+    "STRIPE_CANCEL_URL": "https://app.example/cancelled",
+    "DATABASE_URL": "postgresql://payments:dbSECRETpw@db.internal:5432/payments",
+}
+OPTIONAL = [
+    "HOST",
+    "PORT",
+    "STRIPE_API_BASE",
+    "CHECKOUT_SESSION_TTL_MINUTES",
+    "WEBHOOK_TOLERANCE_SECONDS",
+    "CORS_ALLOWED_ORIGINS",
+    "DB_POOL_MIN_SIZE",
+    "DB_POOL_MAX_SIZE",
+    "LOG_LEVEL",
+    "STRIPE_TIMEOUT_SECONDS",
+    "STRIPE_MAX_NETWORK_RETRIES",
+    "DB_CONNECT_TIMEOUT_SECONDS",
+    "DB_STATEMENT_CACHE_SIZE",
+    "EVENT_LOOP",
+    "API_AUTH",
+    "AUTH_JWKS_URL",
+    "AUTH_JWT_PUBLIC_KEY_FILE",
+    "AUTH_ISSUER",
+    "AUTH_AUDIENCE",
+    "AUTH_PROJECT_CLAIM",
+    "API_KEYS_FILE",
+    "METRICS_HOST",
+    "METRICS_PORT",
+    "DB_APP_ROLE",
+    "DATABASE_MIGRATE_URL",
+    "DATABASE_MIGRATE_URL_FILE",
+    "LOG_BUFFER_LINES",
+    "BODY_TIMEOUT_SECONDS",
+    "MAX_CONNECTIONS",
+    "RATE_LIMIT_CHECKOUT",
+    "RATE_LIMIT_STATUS",
+    "TRUSTED_PROXIES",
+    "STRIPE_CONFIRM_MAX_PER_SECOND",
+]

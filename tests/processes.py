@@ -129,3 +129,25 @@ class ServiceProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def run_to_end(
+    command: list[str],
+    environment: dict[str, str] | None = None,
+    *,
+    cwd: Path = ROOT,
+    timeout: float = 60,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """A command (`python -m service audit`, `make run`, …) run to its end as an operator runs
+    it from the checkout, its output captured as text; its exit status is the test's to judge
+    unless `check`."""
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )

@@ -13,7 +13,7 @@ import sys
 
 import asyncpg
 from helpers import RunDatabase, new_id
-from processes import ROOT
+from processes import ROOT, run_to_end
 
 from service import db
 
@@ -23,15 +23,7 @@ def run_audit(database: RunDatabase, *args: str) -> subprocess.CompletedProcess[
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_"))
     } | {"DATABASE_URL": database.app_url, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "service", "audit", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_to_end([sys.executable, "-m", "service", "audit", *args], environment)
 
 
 async def add_rows(

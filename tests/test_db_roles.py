@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from collections import defaultdict
@@ -14,7 +13,7 @@ from collections import defaultdict
 import asyncpg
 import tornado.httpclient
 from helpers import RunDatabase, StripeStandIn
-from processes import ROOT, ServiceProcess, free_port, service_environment
+from processes import ROOT, ServiceProcess, free_port, run_to_end, service_environment
 
 from devtools.postgres import create_database, drop_database, with_database, with_user
 from service import db
@@ -74,14 +73,7 @@ async def test_migrate_runs_as_the_owner_from_database_migrate_url_and_serve_as_
             "PYTHONPATH": str(ROOT),
         }
         migrated = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "service", "migrate"],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+            run_to_end, [sys.executable, "-m", "service", "migrate"], environment, timeout=120
         )
         assert migrated.returncode == 0, migrated.stderr
         assert "0002.security" in migrated.stdout

@@ -7,7 +7,6 @@ import asyncio
 import io
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from flows import checked_out, deliver, history, status_of
 from helpers import ServiceClient, StripeStandIn, event_for, new_id
-from processes import free_port, service_environment
+from processes import free_port, run_to_end, service_environment
 
 from service.handlers import AppContext
 from service.reconcile import parse_window, reconcile
@@ -137,14 +136,7 @@ async def test_the_command_reconciles_and_prints_a_summary(
         missed(stripe_api, "checkout.session.expired", new_id())
     environment = service_environment(database_url, stripe_api, free_port())
     result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "service", "reconcile", "--since", "2h"],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        run_to_end, [sys.executable, "-m", "service", "reconcile", "--since", "2h"], environment
     )
     assert result.returncode == 0, result.stderr
     [summary] = [line for line in result.stdout.splitlines() if line.startswith("seen ")]
@@ -162,14 +154,7 @@ async def test_the_command_reconciles_and_prints_a_summary(
 
 
 def test_reconcile_help_gives_the_defaults_and_what_it_needs() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "reconcile", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_to_end([sys.executable, "-m", "service", "reconcile", "--help"], check=True)
     text = " ".join(result.stdout.split())
     assert "(default: 72h)" in text
     for needed in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "make reconcile"):
@@ -178,14 +163,9 @@ def test_reconcile_help_gives_the_defaults_and_what_it_needs() -> None:
 
 @pytest.mark.parametrize("since", ["31d", "745h", "0h", "yesterday", "-5h"])
 def test_a_window_stripe_cannot_serve_is_refused(since: str) -> None:
-    result = subprocess.run(
+    result = run_to_end(
         [sys.executable, "-m", "service", "reconcile", "--since", since],
-        cwd=ROOT,
-        env=dict(os.environ) | {"PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        dict(os.environ) | {"PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 2
     assert "--since" in result.stderr
