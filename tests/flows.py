@@ -45,6 +45,12 @@ async def checked_out(client: ServiceClient, project_id: str) -> str:
     return session
 
 
+async def new_checkout(client: ServiceClient) -> tuple[str, str]:
+    """A new project checked out through the API: the project and the session the service made."""
+    project = new_id()
+    return project, await checked_out(client, project)
+
+
 async def checked_out_event(
     client: ServiceClient,
     name: str = "checkout.session.completed.paid",

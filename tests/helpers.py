@@ -5,6 +5,7 @@ re-targeted and signed, and the records the fixtures hand out.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -131,6 +132,18 @@ class ServiceClient:
             headers={"Stripe-Signature": signature, "Content-Type": "application/json"}
             | (headers or {}),
         )
+
+
+async def raw_exchange(port: int, request: bytes) -> bytes:
+    """Sends `request` byte for byte (a head alone, a malformed one) over one connection and
+    reads the answer: what no HTTP client would send."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(65536), 5)
+    finally:
+        writer.close()
 
 
 # --- Stripe events ----------------------------------------------------------------------

@@ -151,3 +151,17 @@ def run_to_end(
         timeout=timeout,
         check=check,
     )
+
+
+async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) -> None:
+    """Waits up to about twenty seconds for a process started by hand (not a ServiceProcess)
+    to answer /health with 200; fails at once if it exits."""
+    for _ in range(200):
+        assert process.poll() is None, "the service exited during start-up"
+        try:
+            if (await client.request("GET", "/health", timeout=2)).code == 200:
+                return
+        except (AssertionError, OSError):
+            pass  # not listening yet
+        await asyncio.sleep(0.1)
+    raise AssertionError("the service never became healthy")

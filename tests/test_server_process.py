@@ -17,7 +17,7 @@ import tornado.httpclient
 import tornado.testing
 from flows import checked_out_event
 from helpers import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
-from processes import free_port, service_environment
+from processes import free_port, service_environment, wait_healthy
 
 from service import db
 from service.handlers import AppContext
@@ -32,18 +32,6 @@ PII = [
     "Grace Hopper",
     "+14155550123",
 ]
-
-
-async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        assert process.poll() is None, "the service exited during start-up"
-        try:
-            if (await client.request("GET", "/health", timeout=2)).code == 200:
-                return
-        except (AssertionError, OSError):
-            pass  # not listening yet
-        await asyncio.sleep(0.1)
-    raise AssertionError("the service never became healthy")
 
 
 def start_service(

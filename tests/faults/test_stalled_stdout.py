@@ -14,7 +14,7 @@ import pytest
 import tornado.httpclient
 from flows import checked_out_event
 from helpers import ServiceClient, StripeStandIn
-from processes import ROOT, free_port, service_environment
+from processes import ROOT, free_port, service_environment, wait_healthy
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -44,15 +44,7 @@ async def test_a_stdout_nobody_reads_stalls_no_request(
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=16)
     client = ServiceClient(http, f"http://127.0.0.1:{port}")
     try:
-        for _ in range(200):
-            assert process.poll() is None, "the service exited during start-up"
-            try:
-                if (await client.request("GET", "/health", timeout=2)).code == 200:
-                    break
-            except (AssertionError, OSError):
-                await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the service never became healthy")
+        await wait_healthy(client, process)
 
         async def health(_: int) -> int:
             return (await client.request("GET", "/health", timeout=5)).code

@@ -10,7 +10,16 @@ from typing import Any, cast
 
 import pytest
 import stripe
-from sandbox_helpers import KEY, PRICE, MakeClient, WithWebhooks, open_session, session_params
+from sandbox_helpers import (
+    KEY,
+    PRICE,
+    MakeClient,
+    WithWebhooks,
+    assert_no_such_session,
+    open_session,
+    session_params,
+    settle,
+)
 
 from sandbox.server import ThreadedSandbox
 from sandbox.state import SandboxState
@@ -21,11 +30,6 @@ NOT_OPEN = (
     'Only Checkout Sessions with a status in ["open"] can be expired. '
     "This Checkout Session has a status of `{}`."
 )
-
-
-async def settle(state: SandboxState, seconds: float = 20) -> None:
-    async with asyncio.timeout(seconds):
-        await state.settled()
 
 
 async def test_expire_closes_an_open_session_and_sends_the_event(
@@ -110,12 +114,7 @@ async def test_expire_of_an_unknown_session_is_404_and_odd_params_are_refused(
     client = make_client()
     with pytest.raises(stripe.InvalidRequestError) as caught:
         await client.v1.checkout.sessions.expire_async("cs_test_nope")
-    assert (caught.value.http_status, caught.value.code, caught.value.param) == (
-        404,
-        "resource_missing",
-        "id",
-    )
-    assert caught.value.user_message == "No such checkout.session: 'cs_test_nope'"
+    assert_no_such_session(caught.value, "cs_test_nope")
     session_id = open_session(state)
     with pytest.raises(stripe.InvalidRequestError) as odd:
         await client.v1.checkout.sessions.expire_async(

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 import tornado.httpclient
-from sandbox_helpers import WithWebhooks, open_session
+from sandbox_helpers import WithWebhooks, open_session, settle
 
 from sandbox.pages import format_amount
 from sandbox.state import SandboxState
@@ -37,11 +37,6 @@ def types(state: SandboxState) -> list[str]:
 def last(state: SandboxState) -> dict[str, Any]:
     obj: dict[str, Any] = state.events[-1]["data"]["object"]
     return obj
-
-
-async def settle(state: SandboxState, seconds: float = 20) -> None:
-    async with asyncio.timeout(seconds):
-        await state.settled()
 
 
 async def test_the_checkout_page_shows_the_price_the_project_and_the_buttons(
