@@ -14,12 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 import stripe
 import tornado.httpclient
 import tornado.httputil
 
 from sandbox.state import SandboxState
-from service.config import Settings
+from service.config import ConfigError, Settings, load_settings
 
 DATA = Path(__file__).parent / "data"
 SECRET_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
@@ -255,3 +256,10 @@ OPTIONAL = [
     "TRUSTED_PROXIES",
     "STRIPE_CONFIRM_MAX_PER_SECOND",
 ]
+
+
+def refused_settings(**kwargs: Any) -> pytest.ExceptionInfo[ConfigError]:
+    """`load_settings(**kwargs)`, which must refuse this environment: what it raised."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**kwargs)
+    return caught

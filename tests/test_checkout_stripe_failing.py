@@ -89,6 +89,21 @@ async def test_after_a_timeout_the_retry_resends_the_same_idempotency_key(
     assert len(params) == 1
 
 
+async def another_replicas_attempt(
+    ctx: AppContext, project: str, key: str, expires_at: datetime, lease_seconds: float
+) -> None:
+    """Stores the checkout attempt another replica made, its lease running out in
+    `lease_seconds` (already run out when negative)."""
+    async with ctx.pool.acquire() as conn:
+        await ctx.queries.save_checkout_attempt(
+            conn,
+            project_id=project,
+            idempotency_key=key,
+            expires_at=expires_at,
+            lease_until=datetime.now(UTC) + timedelta(seconds=lease_seconds),
+        )
+
+
 async def test_a_replica_that_died_mid_call_does_not_cause_a_second_session(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn, settings: Settings
 ) -> None:
@@ -100,14 +115,7 @@ async def test_a_replica_that_died_mid_call_does_not_cause_a_second_session(
     orphan = await ctx.gateway.create_checkout_session(
         checkout_params(settings, project, expires_at), key
     )
-    async with ctx.pool.acquire() as conn:
-        await ctx.queries.save_checkout_attempt(
-            conn,
-            project_id=project,
-            idempotency_key=key,
-            expires_at=expires_at,
-            lease_until=datetime.now(UTC) - timedelta(seconds=1),
-        )
+    await another_replicas_attempt(ctx, project, key, expires_at, lease_seconds=-1)
     response = await client.checkout(project)
     assert response.code == 200
     assert response.json()["session_id"] == orphan.session_id
@@ -122,14 +130,7 @@ async def test_a_checkout_waits_for_another_replicas_call_in_flight(
     project = new_id()
     key = f"checkout-{project}-other"
     expires_at = (datetime.now(UTC) + timedelta(minutes=60)).replace(microsecond=0)
-    async with ctx.pool.acquire() as conn:
-        await ctx.queries.save_checkout_attempt(
-            conn,
-            project_id=project,
-            idempotency_key=key,
-            expires_at=expires_at,
-            lease_until=datetime.now(UTC) + timedelta(seconds=1),
-        )
+    await another_replicas_attempt(ctx, project, key, expires_at, lease_seconds=1)
     waiting = asyncio.ensure_future(client.checkout(project))
     await asyncio.sleep(0.3)
     assert not waiting.done()
