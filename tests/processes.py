@@ -126,9 +126,8 @@ class ServiceProcess:
         return await asyncio.to_thread(self.process.wait, seconds)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill_if_running(self.process)
 
 
 def run_to_end(
@@ -165,3 +164,10 @@ async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) 
             pass  # not listening yet
         await asyncio.sleep(0.1)
     raise AssertionError("the service never became healthy")
+
+
+def kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    """Kills a process the test started, unless it has ended, and reaps it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()

@@ -73,12 +73,20 @@ async def test_audit_verify_finds_the_row_the_owner_edited_with_the_triggers_dis
     assert "the row was changed" in broken.stderr
 
 
+async def verified_after(
+    database: RunDatabase, test_queries: db.Queries, rows: int, edit: str, which: int
+) -> tuple[list[int], subprocess.CompletedProcess[str]]:
+    """`rows` audit rows, then the owner's `edit` (a statement of tests/queries) of the row at
+    index `which`, then `audit verify`: the rows' ids and what it said."""
+    ids = await add_rows(database.app_url, test_queries, rows)
+    await owner_edit(database.owner_url, test_queries, edit, ids[which])
+    return ids, await asyncio.to_thread(run_audit, database, "verify")
+
+
 async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
     fresh_database: RunDatabase, test_queries: db.Queries
 ) -> None:
-    ids = await add_rows(fresh_database.app_url, test_queries, 4)
-    await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[1])
-    middle = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    ids, middle = await verified_after(fresh_database, test_queries, 4, "delete_audit_row", 1)
     assert middle.returncode == 1
     assert f"BROKEN at audit_id {ids[2]}" in middle.stderr
     assert "removed" in middle.stderr
@@ -87,9 +95,7 @@ async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
 async def test_audit_verify_finds_the_last_row_removed(
     fresh_database: RunDatabase, test_queries: db.Queries
 ) -> None:
-    ids = await add_rows(fresh_database.app_url, test_queries, 3)
-    await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[-1])
-    tail = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    _, tail = await verified_after(fresh_database, test_queries, 3, "delete_audit_row", -1)
     assert tail.returncode == 1
     assert "rows were removed from the end" in tail.stderr
 

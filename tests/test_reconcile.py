@@ -33,31 +33,27 @@ def missed(
     return stripe_api.state.add_event(event)
 
 
+async def missed_payment(
+    client: ServiceClient, stripe_api: StripeStandIn, project: str, *, age: float = 60
+) -> dict[str, Any]:
+    """The project checked out, and its session's paid completion never delivered."""
+    session = await checked_out(client, project)
+    return missed(
+        stripe_api, "checkout.session.completed.paid", project, age=age, session_id=session
+    )
+
+
 async def test_reconcile_applies_missed_events_over_several_pages_once(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
     projects = [new_id() for _ in range(130)]
     for n, project in enumerate(projects):
-        session = await checked_out(client, project)
-        missed(
-            stripe_api, "checkout.session.completed.paid", project, age=3600 - n, session_id=session
-        )
+        await missed_payment(client, stripe_api, project, age=3600 - n)
     delivered_project = new_id()
-    delivered = missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        delivered_project,
-        session_id=await checked_out(client, delivered_project),
-    )
+    delivered = await missed_payment(client, stripe_api, delivered_project)
     await deliver(client, delivered)
     old_project = new_id()
-    missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        old_project,
-        age=73 * 3600,
-        session_id=await checked_out(client, old_project),
-    )
+    await missed_payment(client, stripe_api, old_project, age=73 * 3600)
 
     summary = await reconcile(
         ctx.pool, ctx.queries, ctx.gateway, HOURS_72, livemode=False, progress=io.StringIO()
@@ -102,12 +98,7 @@ async def test_a_dry_run_changes_nothing(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
     project = new_id()
-    event = missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        project,
-        session_id=await checked_out(client, project),
-    )
+    event = await missed_payment(client, stripe_api, project)
     summary = await reconcile(
         ctx.pool,
         ctx.queries,
@@ -125,12 +116,7 @@ async def test_the_command_reconciles_and_prints_a_summary(
     client: ServiceClient, stripe_api: StripeStandIn, database_url: str
 ) -> None:
     project = new_id()
-    missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        project,
-        session_id=await checked_out(client, project),
-    )
+    await missed_payment(client, stripe_api, project)
     # More than a page of others, so the progress shows a line per page.
     for _ in range(120):
         missed(stripe_api, "checkout.session.expired", new_id())

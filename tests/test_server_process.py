@@ -17,7 +17,7 @@ import tornado.httpclient
 import tornado.testing
 from flows import checked_out_event
 from helpers import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
-from processes import free_port, service_environment, wait_healthy
+from processes import free_port, kill_if_running, service_environment, wait_healthy
 
 from service import db
 from service.handlers import AppContext
@@ -92,9 +92,7 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
         assert await asyncio.to_thread(process.wait, 20) == 0
     finally:
         http.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_if_running(process)
 
     lines = log_path.read_text().splitlines()
     entries: list[dict[str, Any]] = [json.loads(line) for line in lines]  # every line is JSON

@@ -14,7 +14,7 @@ import pytest
 import tornado.httpclient
 from flows import checked_out_event
 from helpers import ServiceClient, StripeStandIn
-from processes import ROOT, free_port, service_environment, wait_healthy
+from processes import ROOT, free_port, kill_if_running, service_environment, wait_healthy
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -69,8 +69,6 @@ async def test_a_stdout_nobody_reads_stalls_no_request(
         assert await asyncio.to_thread(process.wait, 15) == 0
     finally:
         http.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_if_running(process)
         assert process.stdout is not None
         process.stdout.close()
