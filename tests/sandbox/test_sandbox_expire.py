@@ -32,6 +32,13 @@ NOT_OPEN = (
 )
 
 
+async def delivered_alone(with_webhooks: WithWebhooks, event: dict[str, Any]) -> None:
+    """Once the stand-in settles, `event` is the one webhook its receiver got."""
+    await settle(with_webhooks.state)
+    [got] = with_webhooks.receiver.got
+    assert json.loads(got.body)["id"] == event["id"]
+
+
 async def test_expire_closes_an_open_session_and_sends_the_event(
     make_hooked_client: MakeClient, with_webhooks: WithWebhooks
 ) -> None:
@@ -65,9 +72,7 @@ async def test_expire_closes_an_open_session_and_sends_the_event(
         "id": expired.last_response.request_id,
         "idempotency_key": "expire-1",
     }
-    await settle(state)
-    [got] = with_webhooks.receiver.got
-    assert json.loads(got.body)["id"] == event["id"]
+    await delivered_alone(with_webhooks, event)
     page = await client.v1.checkout.sessions.retrieve_async(created.id)
     assert page.status == "expired"
 
@@ -177,9 +182,7 @@ async def test_a_session_expires_by_itself_at_expires_at(
     # Nobody asked: time ran out.
     assert event["request"] == {"id": None, "idempotency_key": None}
     assert state.expire_calls == 0
-    await settle(state)
-    [got] = with_webhooks.receiver.got
-    assert json.loads(got.body)["id"] == event["id"]
+    await delivered_alone(with_webhooks, event)
     assert (await client.v1.checkout.sessions.retrieve_async(soon.id)).status == "expired"
     assert (await client.v1.checkout.sessions.retrieve_async(later.id)).status == "open"
     with pytest.raises(stripe.InvalidRequestError):

@@ -30,6 +30,11 @@ async def post(http: Client, url: str, **form: str) -> tornado.httpclient.HTTPRe
     )
 
 
+def pay_page(with_webhooks: WithWebhooks, session_id: str) -> str:
+    """The hosted checkout page of a session (its `url`)."""
+    return f"{with_webhooks.url}/c/pay/{session_id}"
+
+
 def types(state: SandboxState) -> list[str]:
     return [e["type"] for e in state.events]
 
@@ -66,7 +71,7 @@ async def test_pay_completes_the_session_and_redirects_to_the_success_url(
 ) -> None:
     state = with_webhooks.state
     session_id = open_session(state, "proj_pay")
-    response = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="card")
+    response = await post(browser_like, pay_page(with_webhooks, session_id), action="card")
     assert response.code == 303
     assert response.headers["Location"] == f"https://app.example/paid?session={session_id}"
     assert types(state) == ["checkout.session.completed"]
@@ -78,10 +83,10 @@ async def test_pay_completes_the_session_and_redirects_to_the_success_url(
     assert len(with_webhooks.receiver.got) == 1
 
     # Paid: the page now says so instead of offering the buttons again.
-    page = (await get(browser_like, f"{with_webhooks.url}/c/pay/{session_id}")).body.decode()
+    page = (await get(browser_like, pay_page(with_webhooks, session_id))).body.decode()
     assert "This checkout is complete" in page
     assert "<button" not in page
-    again = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="card")
+    again = await post(browser_like, pay_page(with_webhooks, session_id), action="card")
     assert again.code == 409
     assert types(state) == ["checkout.session.completed"]
 
@@ -101,7 +106,7 @@ async def test_bank_debit_completes_unpaid_then_settles_after_the_chosen_delay(
     started = time.monotonic()
     response = await post(
         browser_like,
-        f"{with_webhooks.url}/c/pay/{session_id}",
+        pay_page(with_webhooks, session_id),
         action="bank",
         bank_outcome=choice,
     )
@@ -127,12 +132,12 @@ async def test_a_bad_bank_choice_is_refused(
     for choice in ("succeed-3", "maybe-2", ""):
         response = await post(
             browser_like,
-            f"{with_webhooks.url}/c/pay/{session_id}",
+            pay_page(with_webhooks, session_id),
             action="bank",
             bank_outcome=choice,
         )
         assert response.code == 400
-    response = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="steal")
+    response = await post(browser_like, pay_page(with_webhooks, session_id), action="steal")
     assert response.code == 400
     assert state.events == []
     assert state.sessions[session_id]["status"] == "open"
@@ -143,7 +148,7 @@ async def test_cancel_redirects_to_the_cancel_url_and_leaves_the_session_open(
 ) -> None:
     state = with_webhooks.state
     session_id = open_session(state)
-    response = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="cancel")
+    response = await post(browser_like, pay_page(with_webhooks, session_id), action="cancel")
     assert response.code == 303
     assert response.headers["Location"] == "https://app.example/cancelled"
     assert state.events == []
@@ -156,24 +161,24 @@ async def test_expired_and_unknown_sessions_show_a_page_without_buttons(
     state = with_webhooks.state
     session_id = open_session(state, "proj_late")
     state.expire_session(session_id)
-    response = await get(browser_like, f"{with_webhooks.url}/c/pay/{session_id}")
+    response = await get(browser_like, pay_page(with_webhooks, session_id))
     assert response.code == 200
     page = response.body.decode()
     assert "This checkout has expired" in page
     assert "proj_late" in page
     assert "<button" not in page
-    paying = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="card")
+    paying = await post(browser_like, pay_page(with_webhooks, session_id), action="card")
     assert paying.code == 409
     assert types(state) == ["checkout.session.expired"]
 
     overdue = open_session(state, "proj_overdue")
     state.set_expires_at(overdue, time.time() - 1)
-    page = (await get(browser_like, f"{with_webhooks.url}/c/pay/{overdue}")).body.decode()
+    page = (await get(browser_like, pay_page(with_webhooks, overdue))).body.decode()
     assert "This checkout has expired" in page
     assert types(state) == ["checkout.session.expired"] * 2
     assert last(state)["id"] == overdue
 
-    unknown = await get(browser_like, f"{with_webhooks.url}/c/pay/cs_test_nothing")
+    unknown = await get(browser_like, pay_page(with_webhooks, "cs_test_nothing"))
     assert unknown.code == 404
     assert "does not exist" in unknown.body.decode()
 
