@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from flows import bring_to, checked_out, deliver, history, status_of
+from flows import bring_to, checked_out, checked_out_event, deliver, history, status_of
 from helpers import WEBHOOK_SECRET, ServiceClient, event_for, new_id, sign
 
 from service.config import Settings
@@ -37,8 +37,7 @@ async def test_a_signed_completed_event_marks_the_project_paid(
     client: ServiceClient, ctx: AppContext
 ) -> None:
     project = new_id()
-    session = await checked_out(client, project)
-    event = event_for("checkout.session.completed.paid", project, session_id=session)
+    event = await checked_out_event(client, project_id=project)
     response = await client.webhook(event)
     assert response.code == 200
     assert response.json() == {"received": True}
@@ -99,8 +98,7 @@ async def test_a_duplicate_delivery_is_acknowledged_and_changes_nothing(
     client: ServiceClient, ctx: AppContext
 ) -> None:
     project = new_id()
-    session = await checked_out(client, project)
-    event = event_for("checkout.session.completed.paid", project, session_id=session)
+    event = await checked_out_event(client, project_id=project)
     assert (await client.webhook(event)).json() == {"received": True}
     again = await client.webhook(event)
     assert again.code == 200
@@ -112,8 +110,7 @@ async def test_concurrent_duplicates_take_effect_once(
     client: ServiceClient, ctx: AppContext
 ) -> None:
     project = new_id()
-    session = await checked_out(client, project)
-    event = event_for("checkout.session.completed.paid", project, session_id=session)
+    event = await checked_out_event(client, project_id=project)
     responses = await asyncio.gather(*(client.webhook(event) for _ in range(12)))
     assert [r.code for r in responses] == [200] * 12
     duplicates = [r.json().get("duplicate", False) for r in responses]

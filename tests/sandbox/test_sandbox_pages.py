@@ -35,6 +35,12 @@ def pay_page(with_webhooks: WithWebhooks, session_id: str) -> str:
     return f"{with_webhooks.url}/c/pay/{session_id}"
 
 
+def assert_still_open(state: SandboxState, session_id: str) -> None:
+    """Nothing happened: the session is open and no event was made."""
+    assert state.events == []
+    assert state.sessions[session_id]["status"] == "open"
+
+
 def types(state: SandboxState) -> list[str]:
     return [e["type"] for e in state.events]
 
@@ -139,8 +145,7 @@ async def test_a_bad_bank_choice_is_refused(
         assert response.code == 400
     response = await post(browser_like, pay_page(with_webhooks, session_id), action="steal")
     assert response.code == 400
-    assert state.events == []
-    assert state.sessions[session_id]["status"] == "open"
+    assert_still_open(state, session_id)
 
 
 async def test_cancel_redirects_to_the_cancel_url_and_leaves_the_session_open(
@@ -151,8 +156,7 @@ async def test_cancel_redirects_to_the_cancel_url_and_leaves_the_session_open(
     response = await post(browser_like, pay_page(with_webhooks, session_id), action="cancel")
     assert response.code == 303
     assert response.headers["Location"] == "https://app.example/cancelled"
-    assert state.events == []
-    assert state.sessions[session_id]["status"] == "open"
+    assert_still_open(state, session_id)
 
 
 async def test_expired_and_unknown_sessions_show_a_page_without_buttons(
