@@ -35,6 +35,13 @@ def pay_page(with_webhooks: WithWebhooks, session_id: str) -> str:
     return f"{with_webhooks.url}/c/pay/{session_id}"
 
 
+async def pay_by_bank(
+    http: Client, with_webhooks: WithWebhooks, session_id: str, choice: str
+) -> tornado.httpclient.HTTPResponse:
+    """The buyer's "Pay by bank debit" on the session's page, with a bank outcome chosen."""
+    return await post(http, pay_page(with_webhooks, session_id), action="bank", bank_outcome=choice)
+
+
 def assert_still_open(state: SandboxState, session_id: str) -> None:
     """Nothing happened: the session is open and no event was made."""
     assert state.events == []
@@ -110,12 +117,7 @@ async def test_bank_debit_completes_unpaid_then_settles_after_the_chosen_delay(
     state = with_webhooks.state
     session_id = open_session(state, "proj_bank")
     started = time.monotonic()
-    response = await post(
-        browser_like,
-        pay_page(with_webhooks, session_id),
-        action="bank",
-        bank_outcome=choice,
-    )
+    response = await pay_by_bank(browser_like, with_webhooks, session_id, choice)
     assert response.code == 303
     assert response.headers["Location"] == f"https://app.example/paid?session={session_id}"
     assert types(state) == ["checkout.session.completed"]
@@ -136,12 +138,7 @@ async def test_a_bad_bank_choice_is_refused(
     state = with_webhooks.state
     session_id = open_session(state)
     for choice in ("succeed-3", "maybe-2", ""):
-        response = await post(
-            browser_like,
-            pay_page(with_webhooks, session_id),
-            action="bank",
-            bank_outcome=choice,
-        )
+        response = await pay_by_bank(browser_like, with_webhooks, session_id, choice)
         assert response.code == 400
     response = await post(browser_like, pay_page(with_webhooks, session_id), action="steal")
     assert response.code == 400
