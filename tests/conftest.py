@@ -2,34 +2,43 @@
 
 The database is created fresh for each test run: on the server named by TEST_DATABASE_URL
 when it is set, otherwise on a throwaway embedded PostgreSQL the run starts itself. Tests
-isolate themselves by using project and event ids of their own (see `new_id`).
+isolate themselves by using project and event ids of their own (see `helpers.new_id`).
+
+Only fixtures live here: what tests import (keys, the service's client, example events) is in
+helpers.py, as pytest advises, so that no test imports conftest.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import os
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 import aiosql
 import asyncpg
 import pytest
-import stripe
 import tornado.httpclient
 import tornado.httpserver
 import tornado.httputil
 import tornado.ioloop
 import tornado.testing
 import tornado.web
+from helpers import (
+    GOOD,
+    OPTIONAL,
+    PRICE_ID,
+    SECRET_KEY,
+    WEBHOOK_SECRET,
+    OwnedPostgres,
+    RunDatabase,
+    ServiceClient,
+    StripeStandIn,
+)
 from query_types import FixtureQueries
 
 from devtools.postgres import (
@@ -52,27 +61,7 @@ from service.logs import JsonFormatter
 from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
-DATA = Path(__file__).parent / "data"
-SECRET_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
-WEBHOOK_SECRET = "whsec_test_2f9c0d7a1b3e4f5a6b7c8d9e"
-PRICE_ID = "price_1TestProjectPayment"
-
-
-def new_id(prefix: str = "proj") -> str:
-    """An id no other test uses, so tests share one database without seeing each other."""
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
-
-
 # --- PostgreSQL -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunDatabase:
-    """The run's database: migrated by its owner, served by an app role of its own."""
-
-    owner_url: str
-    app_url: str
-    app_role: str
 
 
 @pytest.fixture(scope="session")
@@ -175,12 +164,6 @@ async def _dump_database(url: str) -> str:
 # --- the Stripe stand-in ----------------------------------------------------------------
 
 
-@dataclass
-class StripeStandIn:
-    state: SandboxState
-    url: str
-
-
 @pytest.fixture
 def stripe_api(io_loop: tornado.ioloop.IOLoop) -> Iterator[StripeStandIn]:
     sock, port = tornado.testing.bind_unused_port()
@@ -272,134 +255,6 @@ def client(
     http.close()
 
 
-@dataclass
-class Response:
-    code: int
-    headers: tornado.httputil.HTTPHeaders
-    body: bytes
-
-    def json(self) -> Any:
-        assert self.headers.get("Content-Type", "").startswith("application/json"), self.headers
-        return json.loads(self.body)
-
-
-@dataclass
-class ServiceClient:
-    http: tornado.httpclient.AsyncHTTPClient
-    base_url: str
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | str | None = None,
-        headers: dict[str, str] | None = None,
-        timeout: float = 30,
-    ) -> Response:
-        response = await self.http.fetch(
-            self.base_url + path,
-            method=method,
-            body=body,
-            headers=headers,
-            raise_error=False,
-            request_timeout=timeout,
-            allow_nonstandard_methods=True,
-        )
-        if response.code == 599:
-            raise AssertionError(f"no HTTP response: {response.error}")
-        return Response(response.code, response.headers, response.body)
-
-    async def checkout(self, project_id: object, **kwargs: Any) -> Response:
-        return await self.request(
-            "POST", "/api/checkout", json.dumps({"project_id": project_id}), **kwargs
-        )
-
-    async def status(self, project_id: str, **kwargs: Any) -> Response:
-        return await self.request("GET", f"/api/projects/{project_id}/payment", **kwargs)
-
-    async def webhook(
-        self,
-        event: dict[str, Any] | bytes,
-        *,
-        secret: str = WEBHOOK_SECRET,
-        timestamp: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        payload = event if isinstance(event, bytes) else json.dumps(event).encode()
-        signature = sign(payload, secret, timestamp)
-        return await self.request(
-            "POST",
-            "/webhooks/stripe",
-            payload,
-            headers={"Stripe-Signature": signature, "Content-Type": "application/json"}
-            | (headers or {}),
-        )
-
-
-# --- Stripe events ----------------------------------------------------------------------
-
-
-def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    """The Stripe-Signature header Stripe would send, computed by the SDK."""
-    return str(
-        stripe.WebhookSignature.generate_signature_header(
-            payload.decode("utf-8"),
-            secret,
-            timestamp if timestamp is not None else int(time.time()),
-        )
-    )
-
-
-def example_event(name: str) -> dict[str, Any]:
-    """One of Stripe's example payloads (tests/data/events), as a fresh dict."""
-    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
-    return event
-
-
-def event_for(
-    name: str,
-    project_id: str | None,
-    *,
-    payment_intent: str | None = None,
-    session_id: str | None = None,
-    **object_fields: Any,
-) -> dict[str, Any]:
-    """An example event re-targeted at one test's project, with a fresh event id.
-
-    A payment intent not given is made up: the session's own (the same for every event of one
-    session), or a fresh one; never the example's, which every test would otherwise share."""
-    event = example_event(name)
-    event["id"] = new_id("evt")
-    if payment_intent is None:
-        payment_intent = (
-            "pi_" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
-            if session_id is not None
-            else new_id("pi")
-        )
-    event["created"] = int(time.time())
-    obj = event["data"]["object"]
-    if event["type"].startswith("checkout.session."):
-        obj["client_reference_id"] = project_id
-        obj["metadata"] = {"project_id": project_id} if project_id else {}
-        if session_id is not None:
-            obj["id"] = session_id
-        if payment_intent is not None and obj.get("payment_intent") is not None:
-            obj["payment_intent"] = payment_intent
-    else:
-        if "metadata" in obj and project_id is not None:
-            obj["metadata"] = {"project_id": project_id}
-        elif "metadata" in obj:
-            obj["metadata"] = {}
-        if payment_intent is not None:
-            obj["payment_intent"] = payment_intent
-    obj.update(object_fields)
-    return event
-
-
-def with_settings(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, **changes)
-
-
 @pytest.fixture(scope="session")
 def test_queries() -> FixtureQueries:
     """Test-only statements (tests/queries), for states the API cannot reach quickly."""
@@ -412,14 +267,6 @@ def load_test_queries() -> FixtureQueries:
     return cast(FixtureQueries, aiosql.from_path(Path(__file__).parent / "queries", "asyncpg"))
 
 
-@dataclass
-class OwnedPostgres:
-    """A cluster only this test uses, so it can be stopped and started at will."""
-
-    url: str
-    server: Any
-
-
 @pytest.fixture
 def owned_postgres() -> Iterator[OwnedPostgres]:
     pgdata = Path(tempfile.mkdtemp(prefix="payment-service-owned-pg-")) / "data"
@@ -428,3 +275,14 @@ def owned_postgres() -> Iterator[OwnedPostgres]:
     asyncio.run(db.migrate(url, db.load_queries()))
     yield OwnedPostgres(url, server)
     server.cleanup()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """A clean environment holding only GOOD, run from a folder without a .env file."""
+    for name in [*GOOD, *OPTIONAL, *(f"{n}_FILE" for n in GOOD)]:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in GOOD.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch

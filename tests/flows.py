@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 from query_types import FixtureQueries
 
 from service.http.context import AppContext
@@ -43,6 +43,12 @@ async def checked_out(client: ServiceClient, project_id: str) -> str:
     assert response.code == 200, response.body
     session: str = response.json()["session_id"]
     return session
+
+
+async def new_checkout(client: ServiceClient) -> tuple[str, str]:
+    """A new project checked out through the API: the project and the session the service made."""
+    project = new_id()
+    return project, await checked_out(client, project)
 
 
 async def checked_out_event(

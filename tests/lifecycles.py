@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from conftest import ServiceClient, event_for, new_id
 from flows import checked_out, deliver
+from helpers import ServiceClient, event_for, new_id
 
 # One step of a lifecycle: (example event name, which checkout's session it is about (0 or 1),
 # extra object fields). Disputes and refunds name the session's payment intent.

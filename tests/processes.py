@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tornado.httpclient
 import tornado.testing
-from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
+from helpers import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,6 +126,48 @@ class ServiceProcess:
         return await asyncio.to_thread(self.process.wait, seconds)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            kill_if_running(self.process)
+
+
+def run_to_end(
+    command: list[str],
+    environment: dict[str, str] | None = None,
+    *,
+    cwd: Path = ROOT,
+    timeout: float = 60,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """A command (`python -m service audit`, `make run`, …) run to its end as an operator runs
+    it from the checkout, its output captured as text; its exit status is the test's to judge
+    unless `check`."""
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) -> None:
+    """Waits up to about twenty seconds for a process started by hand (not a ServiceProcess)
+    to answer /health with 200; fails at once if it exits."""
+    for _ in range(200):
+        assert process.poll() is None, "the service exited during start-up"
+        try:
+            if (await client.request("GET", "/health", timeout=2)).code == 200:
+                return
+        except (AssertionError, OSError):
+            pass  # not listening yet
+        await asyncio.sleep(0.1)
+    raise AssertionError("the service never became healthy")
+
+
+def kill_if_running(process: subprocess.Popen[bytes]) -> None:
+    """Kills a process the test started, unless it has ended, and reaps it."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()

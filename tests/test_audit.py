@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 import tornado.ioloop
-from conftest import ServiceClient, new_id
 from flows import bring_to
+from helpers import ServiceClient, new_id
 from query_types import FixtureQueries
 
 from service.http.context import AppContext

@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import asyncpg
-from conftest import RunDatabase, new_id
-from processes import ROOT
+from helpers import RunDatabase, new_id
+from processes import ROOT, run_to_end
 from query_types import FixtureQueries
 
 
@@ -22,15 +22,7 @@ def run_audit(database: RunDatabase, *args: str) -> subprocess.CompletedProcess[
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "DATABASE_"))
     } | {"DATABASE_URL": database.app_url, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "service", "audit", *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_to_end([sys.executable, "-m", "service", "audit", *args], environment)
 
 
 async def add_rows(
@@ -80,12 +72,20 @@ async def test_audit_verify_finds_the_row_the_owner_edited_with_the_triggers_dis
     assert "the row was changed" in broken.stderr
 
 
+async def verified_after(
+    database: RunDatabase, test_queries: FixtureQueries, rows: int, edit: str, which: int
+) -> tuple[list[int], subprocess.CompletedProcess[str]]:
+    """`rows` audit rows, then the owner's `edit` (a statement of tests/queries) of the row at
+    index `which`, then `audit verify`: the rows' ids and what it said."""
+    ids = await add_rows(database.app_url, test_queries, rows)
+    await owner_edit(database.owner_url, test_queries, edit, ids[which])
+    return ids, await asyncio.to_thread(run_audit, database, "verify")
+
+
 async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
     fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
-    ids = await add_rows(fresh_database.app_url, test_queries, 4)
-    await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[1])
-    middle = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    ids, middle = await verified_after(fresh_database, test_queries, 4, "delete_audit_row", 1)
     assert middle.returncode == 1
     assert f"BROKEN at audit_id {ids[2]}" in middle.stderr
     assert "removed" in middle.stderr
@@ -94,9 +94,7 @@ async def test_audit_verify_finds_a_row_removed_from_the_middle_or_from_the_end(
 async def test_audit_verify_finds_the_last_row_removed(
     fresh_database: RunDatabase, test_queries: FixtureQueries
 ) -> None:
-    ids = await add_rows(fresh_database.app_url, test_queries, 3)
-    await owner_edit(fresh_database.owner_url, test_queries, "delete_audit_row", ids[-1])
-    tail = await asyncio.to_thread(run_audit, fresh_database, "verify")
+    _, tail = await verified_after(fresh_database, test_queries, 3, "delete_audit_row", -1)
     assert tail.returncode == 1
     assert "rows were removed from the end" in tail.stderr
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jwt
 import pytest
-from conftest import ServiceClient, new_id, with_settings
+from helpers import ServiceClient, new_id, with_settings
 from tokens import AUDIENCE, ISSUER, IdentityProvider, bearer, identity_provider, mint, new_key
 
 from service.config import Settings

@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from conftest import ServiceClient, new_id, with_settings
+from helpers import ServiceClient, new_id, with_settings
 from tokens import bearer
 
 from service.config import Settings

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, new_id
+from helpers import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, new_id
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from processes import ServiceProcess, free_port, service_environment
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import uuid
 from collections import defaultdict
 
 import asyncpg
 import tornado.httpclient
-from conftest import RunDatabase, StripeStandIn
-from processes import ROOT, ServiceProcess, free_port, service_environment
+from helpers import RunDatabase, StripeStandIn
+from processes import ROOT, ServiceProcess, free_port, run_to_end, service_environment
 from query_types import FixtureQueries
 
 from devtools.postgres import create_database, drop_database, with_database, with_user
@@ -75,14 +74,7 @@ async def test_migrate_runs_as_the_owner_from_database_migrate_url_and_serve_as_
             "PYTHONPATH": str(ROOT),
         }
         migrated = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "service", "migrate"],
-            cwd=ROOT,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+            run_to_end, [sys.executable, "-m", "service", "migrate"], environment, timeout=120
         )
         assert migrated.returncode == 0, migrated.stderr
         assert "0002.security" in migrated.stdout

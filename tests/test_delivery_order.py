@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import tornado.ioloop
-from conftest import ServiceClient, event_for, new_id
 from flows import checked_out, deliver, history, status_of
+from helpers import ServiceClient, event_for, new_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifecycles import LIFECYCLES, Lifecycle, set_up

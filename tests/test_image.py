@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 import tornado.httpclient
-from conftest import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, new_id
 from containers import Container, command_process, process_command, process_uids
+from helpers import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, new_id
 from processes import free_port, logs_dir, service_settings
 
 from devtools.image import (

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from processes import free_port
+from processes import free_port, run_to_end
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,15 +38,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, str]:
 
 
 def _make(target: str, environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["make", "--no-print-directory", target, *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_to_end(["make", "--no-print-directory", target, *args], environment, timeout=120)
 
 
 def _post(url: str, body: bytes) -> tuple[int, str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, cast
@@ -16,6 +15,7 @@ from typing import Any, cast
 import pytest
 import tornado.web
 import yaml
+from processes import run_to_end
 
 from service.config import ConfigError, load_settings
 from service.http.app import make_app
@@ -83,14 +83,7 @@ def test_the_readme_has_its_python_commands_written_for_the_venv() -> None:
 def test_every_python_command_in_the_readme_runs(words: list[str]) -> None:
     """As written, with --help added so that it stops before doing anything: the module
     exists in .venv and takes the subcommand and options the README gives it."""
-    result = subprocess.run(
-        [sys.executable, *words[1:], "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_to_end([sys.executable, *words[1:], "--help"])
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
 

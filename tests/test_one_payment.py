@@ -10,8 +10,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import checked_out, deliver, history, refunds_for, status_of, two_paid_sessions
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 from query_types import FixtureQueries
 
 from service.config import Settings

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import ServiceClient, event_for, new_id
+from helpers import ServiceClient, event_for, new_id
 
 from service.config import Settings
 from service.http.app import make_app

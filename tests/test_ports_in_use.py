@@ -8,12 +8,9 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from processes import free_port, service_environment
-
-ROOT = Path(__file__).resolve().parent.parent
+from processes import free_port, run_to_end, service_environment
 
 
 @pytest.fixture
@@ -26,15 +23,7 @@ def taken() -> Iterator[int]:
 
 
 def run(args: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_to_end([sys.executable, *args], environment)
 
 
 def assert_one_line(result: subprocess.CompletedProcess[str], expected: str) -> None:

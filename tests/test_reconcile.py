@@ -7,16 +7,15 @@ import asyncio
 import io
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import checked_out, deliver, history, status_of
-from processes import free_port, service_environment
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
+from processes import free_port, run_to_end, service_environment
 
 from service.http.context import AppContext
 from service.reconcile import parse_window, reconcile
@@ -34,31 +33,27 @@ def missed(
     return stripe_api.state.add_event(event)
 
 
+async def missed_payment(
+    client: ServiceClient, stripe_api: StripeStandIn, project: str, *, age: float = 60
+) -> dict[str, Any]:
+    """The project checked out, and its session's paid completion never delivered."""
+    session = await checked_out(client, project)
+    return missed(
+        stripe_api, "checkout.session.completed.paid", project, age=age, session_id=session
+    )
+
+
 async def test_reconcile_applies_missed_events_over_several_pages_once(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
     projects = [new_id() for _ in range(130)]
     for n, project in enumerate(projects):
-        session = await checked_out(client, project)
-        missed(
-            stripe_api, "checkout.session.completed.paid", project, age=3600 - n, session_id=session
-        )
+        await missed_payment(client, stripe_api, project, age=3600 - n)
     delivered_project = new_id()
-    delivered = missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        delivered_project,
-        session_id=await checked_out(client, delivered_project),
-    )
+    delivered = await missed_payment(client, stripe_api, delivered_project)
     await deliver(client, delivered)
     old_project = new_id()
-    missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        old_project,
-        age=73 * 3600,
-        session_id=await checked_out(client, old_project),
-    )
+    await missed_payment(client, stripe_api, old_project, age=73 * 3600)
 
     summary = await reconcile(
         ctx.pool, ctx.queries, ctx.gateway, HOURS_72, livemode=False, progress=io.StringIO()
@@ -103,12 +98,7 @@ async def test_a_dry_run_changes_nothing(
     client: ServiceClient, ctx: AppContext, stripe_api: StripeStandIn
 ) -> None:
     project = new_id()
-    event = missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        project,
-        session_id=await checked_out(client, project),
-    )
+    event = await missed_payment(client, stripe_api, project)
     summary = await reconcile(
         ctx.pool,
         ctx.queries,
@@ -126,25 +116,13 @@ async def test_the_command_reconciles_and_prints_a_summary(
     client: ServiceClient, stripe_api: StripeStandIn, database_url: str
 ) -> None:
     project = new_id()
-    missed(
-        stripe_api,
-        "checkout.session.completed.paid",
-        project,
-        session_id=await checked_out(client, project),
-    )
+    await missed_payment(client, stripe_api, project)
     # More than a page of others, so the progress shows a line per page.
     for _ in range(120):
         missed(stripe_api, "checkout.session.expired", new_id())
     environment = service_environment(database_url, stripe_api, free_port())
     result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "service", "reconcile", "--since", "2h"],
-        env=environment,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        run_to_end, [sys.executable, "-m", "service", "reconcile", "--since", "2h"], environment
     )
     assert result.returncode == 0, result.stderr
     [summary] = [line for line in result.stdout.splitlines() if line.startswith("seen ")]
@@ -162,14 +140,7 @@ async def test_the_command_reconciles_and_prints_a_summary(
 
 
 def test_reconcile_help_gives_the_defaults_and_what_it_needs() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "reconcile", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_to_end([sys.executable, "-m", "service", "reconcile", "--help"], check=True)
     text = " ".join(result.stdout.split())
     assert "(default: 72h)" in text
     for needed in ("DATABASE_URL", "STRIPE_SECRET_KEY", "STRIPE_API_BASE", "make reconcile"):
@@ -178,14 +149,9 @@ def test_reconcile_help_gives_the_defaults_and_what_it_needs() -> None:
 
 @pytest.mark.parametrize("since", ["31d", "745h", "0h", "yesterday", "-5h"])
 def test_a_window_stripe_cannot_serve_is_refused(since: str) -> None:
-    result = subprocess.run(
+    result = run_to_end(
         [sys.executable, "-m", "service", "reconcile", "--since", since],
-        cwd=ROOT,
-        env=dict(os.environ) | {"PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        dict(os.environ) | {"PYTHONPATH": str(ROOT)},
     )
     assert result.returncode == 2
     assert "--since" in result.stderr

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import bring_to
+from helpers import ServiceClient, StripeStandIn, event_for, new_id
 
 from service.http.api import CHECKOUT_MAX_BODY
 from service.http.app import make_app

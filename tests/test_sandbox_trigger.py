@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
-from flows import status_of
+from flows import new_checkout, status_of
+from helpers import WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 
 from sandbox.webhooks import Deliverer, WebhookTarget
 
@@ -42,17 +42,10 @@ async def trigger(sandbox: StripeStandIn, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def checkout(client: ServiceClient) -> tuple[str, str]:
-    project = new_id()
-    response = await client.checkout(project)
-    assert response.code == 200
-    return project, response.json()["session_id"]
-
-
 async def test_complete_then_refund_moves_the_sandbox_and_the_service_together(
     client: ServiceClient, delivering: StripeStandIn
 ) -> None:
-    project, session_id = await checkout(client)
+    project, session_id = await new_checkout(client)
     code, out, err = await trigger(delivering, "complete", "--project", project)
     assert (code, err) == (0, "")
     assert "checkout.session.completed" in out
@@ -80,7 +73,7 @@ async def test_fail_and_expire_end_the_same_in_both(
     sandbox_status: str,
     service_status: str,
 ) -> None:
-    project, session_id = await checkout(client)
+    project, session_id = await new_checkout(client)
     code, _, err = await trigger(delivering, action, "--project", project)
     assert (code, err) == (0, "")
     assert delivering.state.sessions[session_id]["status"] == sandbox_status
@@ -90,7 +83,7 @@ async def test_fail_and_expire_end_the_same_in_both(
 async def test_dispute_lost_ends_refunded_in_both(
     client: ServiceClient, delivering: StripeStandIn
 ) -> None:
-    project, session_id = await checkout(client)
+    project, session_id = await new_checkout(client)
     for action in ("complete", "dispute"):
         assert (await trigger(delivering, action, "--project", project))[0] == 0
     assert await status_of(client, project) == "disputed"
@@ -102,7 +95,7 @@ async def test_dispute_lost_ends_refunded_in_both(
 async def test_a_trigger_that_does_not_apply_says_why_in_one_line_and_exits_1(
     client: ServiceClient, delivering: StripeStandIn
 ) -> None:
-    project, session_id = await checkout(client)
+    project, session_id = await new_checkout(client)
     code, out, err = await trigger(delivering, "refund", "--project", project)
     assert code == 1
     assert out == ""
@@ -130,7 +123,7 @@ async def test_no_sandbox_running_is_one_line(stripe_api: StripeStandIn) -> None
 async def test_the_dashboard_s_events_link_answers_without_an_api_key(
     client: ServiceClient, delivering: StripeStandIn
 ) -> None:
-    project, _ = await checkout(client)
+    project, _ = await new_checkout(client)
     await trigger(delivering, "complete", "--project", project)
     page = await client.http.fetch(f"{delivering.url}/dashboard", raise_error=False)
     assert b'href="/dashboard/events.json"' in page.body
@@ -144,7 +137,7 @@ async def test_the_trigger_endpoint_takes_json_only(
     client: ServiceClient, delivering: StripeStandIn
 ) -> None:
     """A form or a no-cors fetch from some web page (text/plain) cannot move a session."""
-    project, session_id = await checkout(client)
+    project, session_id = await new_checkout(client)
     body = json.dumps({"action": "complete", "project": project})
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         response = await client.http.fetch(

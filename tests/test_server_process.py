@@ -15,9 +15,9 @@ from typing import Any
 
 import tornado.httpclient
 import tornado.testing
-from conftest import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from flows import checked_out_event
-from processes import free_port, service_environment
+from helpers import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
+from processes import free_port, kill_if_running, service_environment, wait_healthy
 from query_types import FixtureQueries
 
 from service.http.context import AppContext
@@ -32,18 +32,6 @@ PII = [
     "Grace Hopper",
     "+14155550123",
 ]
-
-
-async def wait_healthy(client: ServiceClient, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        assert process.poll() is None, "the service exited during start-up"
-        try:
-            if (await client.request("GET", "/health", timeout=2)).code == 200:
-                return
-        except (AssertionError, OSError):
-            pass  # not listening yet
-        await asyncio.sleep(0.1)
-    raise AssertionError("the service never became healthy")
 
 
 def start_service(
@@ -104,9 +92,7 @@ async def test_the_service_process_takes_a_payment_and_logs_cleanly(
         assert await asyncio.to_thread(process.wait, 20) == 0
     finally:
         http.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_if_running(process)
 
     lines = log_path.read_text().splitlines()
     entries: list[dict[str, Any]] = [json.loads(line) for line in lines]  # every line is JSON

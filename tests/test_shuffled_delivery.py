@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from flows import checked_out, status_of
+from helpers import WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 
 from sandbox.state import SandboxState
 from sandbox.webhooks import Deliverer, WebhookTarget

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import WEBHOOK_SECRET, ServiceClient, event_for, new_id, sign
-from flows import bring_to, checked_out, deliver, history, status_of
+from flows import bring_to, checked_out, checked_out_event, deliver, history, status_of
+from helpers import WEBHOOK_SECRET, ServiceClient, event_for, new_id, sign
 
 from service.config import Settings
 from service.http.context import AppContext
@@ -27,12 +27,17 @@ async def recorded(ctx: AppContext, event_id: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
+async def outcome_of(ctx: AppContext, event_id: str) -> str | None:
+    """What the service recorded doing with the event; None when it recorded nothing."""
+    outcome: str | None = (await recorded(ctx, event_id) or {}).get("outcome")
+    return outcome
+
+
 async def test_a_signed_completed_event_marks_the_project_paid(
     client: ServiceClient, ctx: AppContext
 ) -> None:
     project = new_id()
-    session = await checked_out(client, project)
-    event = event_for("checkout.session.completed.paid", project, session_id=session)
+    event = await checked_out_event(client, project_id=project)
     response = await client.webhook(event)
     assert response.code == 200
     assert response.json() == {"received": True}
@@ -93,8 +98,7 @@ async def test_a_duplicate_delivery_is_acknowledged_and_changes_nothing(
     client: ServiceClient, ctx: AppContext
 ) -> None:
     project = new_id()
-    session = await checked_out(client, project)
-    event = event_for("checkout.session.completed.paid", project, session_id=session)
+    event = await checked_out_event(client, project_id=project)
     assert (await client.webhook(event)).json() == {"received": True}
     again = await client.webhook(event)
     assert again.code == 200
@@ -106,8 +110,7 @@ async def test_concurrent_duplicates_take_effect_once(
     client: ServiceClient, ctx: AppContext
 ) -> None:
     project = new_id()
-    session = await checked_out(client, project)
-    event = event_for("checkout.session.completed.paid", project, session_id=session)
+    event = await checked_out_event(client, project_id=project)
     responses = await asyncio.gather(*(client.webhook(event) for _ in range(12)))
     assert [r.code for r in responses] == [200] * 12
     duplicates = [r.json().get("duplicate", False) for r in responses]
@@ -143,18 +146,16 @@ async def test_different_events_racing_for_one_project_each_count_once(
             if e["id"] == event["id"] and not r.json().get("duplicate")
         ]
         assert len(firsts) == 1, event["type"]
-        row = await recorded(ctx, event["id"])
-        assert row is not None
-        assert row["outcome"] in {"applied", "unchanged"}
+        assert await outcome_of(ctx, event["id"]) in {"applied", "unchanged"}
 
     rows = await history(ctx, project)
     assert (rows[0]["from_status"], rows[0]["to_status"]) == (None, "pending")
     for before, row in itertools.pairwise(rows):
         assert row["from_status"] == before["to_status"] != row["to_status"]
-        assert (await recorded(ctx, row["cause_event_id"]) or {}).get("outcome") == "applied"
+        assert await outcome_of(ctx, row["cause_event_id"]) == "applied"
     applied = {row["cause_event_id"] for row in rows[1:]}
     for event in events:
-        outcome = (await recorded(ctx, event["id"]) or {}).get("outcome")
+        outcome = await outcome_of(ctx, event["id"])
         assert (outcome == "applied") == (event["id"] in applied)
     assert rows[-1]["to_status"] == await status_of(client, project) == "paid"
 
@@ -173,14 +174,14 @@ async def test_two_events_telling_the_same_payment_at_once_change_the_status_onc
     deliveries = [event for _ in range(4) for event in events]
     responses = await asyncio.gather(*(client.webhook(event) for event in deliveries))
     assert [r.code for r in responses] == [200] * len(deliveries)
-    outcomes = [str((await recorded(ctx, e["id"]) or {}).get("outcome")) for e in events]
+    outcomes = [str(await outcome_of(ctx, e["id"])) for e in events]
     assert sorted(outcomes) == ["applied", "unchanged"]
     rows = await history(ctx, project)
     assert [(r["from_status"], r["to_status"]) for r in rows] == [
         (None, "pending"),
         ("pending", "paid"),
     ]
-    by_outcome = {(await recorded(ctx, e["id"]) or {}).get("outcome"): e["id"] for e in events}
+    by_outcome = {await outcome_of(ctx, e["id"]): e["id"] for e in events}
     assert rows[1]["cause_event_id"] == by_outcome["applied"]
 
 
@@ -192,9 +193,7 @@ async def test_an_ignored_event_type_is_recorded_and_acknowledged(
     response = await client.webhook(event)
     assert response.code == 200
     assert response.json() == {"received": True}
-    row = await recorded(ctx, event["id"])
-    assert row is not None
-    assert row["outcome"] == "ignored"
+    assert await outcome_of(ctx, event["id"]) == "ignored"
 
 
 async def test_an_event_naming_no_known_project_is_recorded_without_effect(
@@ -202,9 +201,7 @@ async def test_an_event_naming_no_known_project_is_recorded_without_effect(
 ) -> None:
     event = event_for("charge.refunded.full", None, payment_intent=new_id("pi"))
     assert (await client.webhook(event)).code == 200
-    row = await recorded(ctx, event["id"])
-    assert row is not None
-    assert row["outcome"] == "unattributed"
+    assert await outcome_of(ctx, event["id"]) == "unattributed"
 
 
 async def test_a_dispute_finds_its_project_through_the_payment_intent(

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import tornado.httpclient
-from conftest import ServiceClient, StripeStandIn, new_id
 from flows import checked_out_event, history
+from helpers import ServiceClient, StripeStandIn, new_id
 from processes import ServiceProcess, free_port, service_environment
 
 from service.http.context import AppContext

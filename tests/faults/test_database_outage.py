@@ -7,20 +7,33 @@ import asyncio
 import time
 
 import tornado.httpclient
-from conftest import OwnedPostgres, StripeStandIn, new_id
 from flows import checked_out_event
+from helpers import OwnedPostgres, ServiceClient, StripeStandIn, new_id
 from processes import ServiceProcess, free_port, service_environment
 
 from devtools.postgres import start_embedded_again, stop_embedded
 
 
+def on_owned_postgres(owned_postgres: OwnedPostgres, stripe_api: StripeStandIn) -> dict[str, str]:
+    """A service process's environment on the test's own cluster, quick to give up on it."""
+    return service_environment(
+        owned_postgres.url, stripe_api, free_port(), DB_CONNECT_TIMEOUT_SECONDS="1"
+    )
+
+
+async def healthy_again(client: ServiceClient, failure: str) -> None:
+    """Waits up to about ten seconds for /health to answer 200 again; fails with `failure`."""
+    for _ in range(100):
+        if (await client.request("GET", "/health")).code == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(failure)
+
+
 async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
     owned_postgres: OwnedPostgres, stripe_api: StripeStandIn
 ) -> None:
-    env = service_environment(
-        owned_postgres.url, stripe_api, free_port(), DB_CONNECT_TIMEOUT_SECONDS="1"
-    )
-    service = ServiceProcess(env).start()
+    service = ServiceProcess(on_owned_postgres(owned_postgres, stripe_api)).start()
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
     client = service.client(http)
     try:
@@ -49,12 +62,7 @@ async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
         assert service.process.poll() is None
 
         await asyncio.to_thread(start_embedded_again, owned_postgres.server)
-        for _ in range(100):
-            if (await client.request("GET", "/health")).code == 200:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the service did not recover after the database returned")
+        await healthy_again(client, "the service did not recover after the database returned")
         redelivered = await client.webhook(event)  # Stripe's retry of the same event
         assert redelivered.code == 200
         assert redelivered.json() == {"received": True}
@@ -70,10 +78,7 @@ async def test_a_service_started_during_an_outage_serves_once_the_database_is_ba
     owned_postgres: OwnedPostgres, stripe_api: StripeStandIn
 ) -> None:
     await asyncio.to_thread(stop_embedded, owned_postgres.server)
-    env = service_environment(
-        owned_postgres.url, stripe_api, free_port(), DB_CONNECT_TIMEOUT_SECONDS="1"
-    )
-    service = ServiceProcess(env).start()
+    service = ServiceProcess(on_owned_postgres(owned_postgres, stripe_api)).start()
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
     client = service.client(http)
     try:
@@ -87,12 +92,7 @@ async def test_a_service_started_during_an_outage_serves_once_the_database_is_ba
             raise AssertionError("the service did not start without its database")
         assert health.code == 500
         await asyncio.to_thread(start_embedded_again, owned_postgres.server)
-        for _ in range(100):
-            if (await client.request("GET", "/health")).code == 200:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the service did not connect once the database was back")
+        await healthy_again(client, "the service did not connect once the database was back")
         assert (await client.checkout(new_id())).code == 200
     finally:
         http.close()

@@ -9,8 +9,8 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, new_id
 from flows import status_of
+from helpers import ServiceClient, StripeStandIn, new_id
 
 from service.config import Settings
 from service.http.context import AppContext

@@ -3,24 +3,12 @@ replays, path tricks. Each gets a clear 4xx and changes nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
 import pytest
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import status_of
-
-
-async def _raw_exchange(port: int, head: bytes) -> bytes:
-    """Send only the request head and read the answer: the body is never sent."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(head)
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(65536), 5)
-    finally:
-        writer.close()
+from helpers import ServiceClient, StripeStandIn, event_for, new_id, raw_exchange
 
 
 @pytest.mark.parametrize(
@@ -35,7 +23,7 @@ async def test_a_declared_oversize_is_refused_before_the_body_is_sent(
     client: ServiceClient, path: str, size: int
 ) -> None:
     port = int(client.base_url.rsplit(":", 1)[1])
-    answer = await _raw_exchange(
+    answer = await raw_exchange(
         port,
         (
             f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

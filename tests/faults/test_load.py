@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import tornado.httpclient
-from conftest import StripeStandIn, new_id
 from flows import history
+from helpers import StripeStandIn, new_id
 from processes import ServiceProcess, free_port, service_environment
 
 from service.http.context import AppContext

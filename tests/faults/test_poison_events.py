@@ -4,7 +4,6 @@ Malformed Content-Length headers are 400s too, never 413s."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
@@ -12,8 +11,8 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from conftest import ServiceClient, event_for, new_id, sign
 from flows import status_of
+from helpers import ServiceClient, event_for, new_id, raw_exchange, sign
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -142,16 +141,6 @@ def test_a_value_the_database_refuses_is_a_400_on_the_webhook_path_only() -> Non
     assert status_for(too_long, unstorable_status=400)[0] == 400
 
 
-async def _raw(port: int, request: bytes) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(65536), 5)
-    finally:
-        writer.close()
-
-
 @pytest.mark.parametrize("path", ["/api/checkout", "/webhooks/stripe"])
 @pytest.mark.parametrize(
     "length_headers",
@@ -169,7 +158,7 @@ async def test_a_content_length_that_is_not_a_plain_number_is_a_400(
 ) -> None:
     port = int(client.base_url.rsplit(":", 1)[1])
     body = b'{"project_id": "p_1234"}'[:23]
-    answer = await _raw(
+    answer = await raw_exchange(
         port,
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n".encode()
         + length_headers

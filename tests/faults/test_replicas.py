@@ -9,13 +9,12 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import tornado.httpclient
 import tornado.ioloop
-from conftest import StripeStandIn, new_id
 from flows import (
     checked_out,
     checked_out_event,
@@ -25,6 +24,7 @@ from flows import (
     status_of,
     two_paid_sessions,
 )
+from helpers import ServiceClient, StripeStandIn, new_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lifecycles import LIFECYCLES, Lifecycle, set_up
@@ -32,6 +32,20 @@ from processes import ServiceProcess, free_port, service_environment
 from query_types import FixtureQueries
 
 from service.http.context import AppContext
+
+
+@contextlib.asynccontextmanager
+async def all_healthy(
+    replicas: list[ServiceProcess], max_clients: int = 40
+) -> AsyncIterator[list[ServiceClient]]:
+    """A client for each replica, once every one of them answers /health."""
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=max_clients)
+    try:
+        for replica in replicas:
+            await replica.wait_healthy(http)
+        yield [replica.client(http) for replica in replicas]
+    finally:
+        http.close()
 
 
 @pytest.fixture
@@ -48,39 +62,25 @@ def replicas(database_url: str, stripe_api: StripeStandIn) -> Iterator[list[Serv
 async def test_duplicates_across_replicas_take_effect_once(
     replicas: list[ServiceProcess], ctx: AppContext
 ) -> None:
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
-    try:
-        for replica in replicas:
-            await replica.wait_healthy(http)
-        event = await checked_out_event(replicas[0].client(http))
+    async with all_healthy(replicas) as clients:
+        event = await checked_out_event(clients[0])
         project = event["data"]["object"]["client_reference_id"]
-        responses = await asyncio.gather(
-            *(replicas[n % 2].client(http).webhook(event) for n in range(20))
-        )
+        responses = await asyncio.gather(*(clients[n % 2].webhook(event) for n in range(20)))
         assert [r.code for r in responses] == [200] * 20
         assert sum(1 for r in responses if not r.json().get("duplicate")) == 1
         assert [r["to_status"] for r in await history(ctx, project)] == ["pending", "paid"]
-    finally:
-        http.close()
 
 
 async def test_concurrent_checkouts_across_replicas_make_one_session(
     replicas: list[ServiceProcess], stripe_api: StripeStandIn
 ) -> None:
     stripe_api.state.faults.delay_seconds = 0.3
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
-    try:
-        for replica in replicas:
-            await replica.wait_healthy(http)
+    async with all_healthy(replicas) as clients:
         project = new_id()
-        responses = await asyncio.gather(
-            *(replicas[n % 2].client(http).checkout(project) for n in range(20))
-        )
+        responses = await asyncio.gather(*(clients[n % 2].checkout(project) for n in range(20)))
         assert [r.code for r in responses] == [200] * 20
         assert len({r.json()["checkout_url"] for r in responses}) == 1
         assert stripe_api.state.create_calls == 1
-    finally:
-        http.close()
 
 
 def _children(pid: int) -> list[int]:
@@ -135,18 +135,12 @@ def test_a_shuffled_lifecycle_sent_to_two_replicas_at_once_ends_as_in_order(
     ends where delivering each once in Stripe's order ends."""
 
     async def run() -> None:
-        http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
-        try:
-            for replica in replicas:
-                await replica.wait_healthy(http)
-            clients = [replica.client(http) for replica in replicas]
+        async with all_healthy(replicas) as clients:
             played = await set_up(clients[0], lifecycle)
             sends = [event for event in played.events for _ in range(2)]
             shuffle.shuffle(sends)
             await asyncio.gather(*(deliver(clients[n % 2], event) for n, event in enumerate(sends)))
             assert await status_of(clients[1], played.project) == lifecycle.expected
-        finally:
-            http.close()
 
     io_loop.run_sync(run, timeout=120)
 
@@ -159,26 +153,21 @@ async def test_a_replica_killed_mid_call_leaves_a_retry_that_answers_quickly_wit
     (the same request, the same Idempotency-Key: Stripe answers 409 while A's is still in
     flight, then hands back its session)."""
     stripe_api.state.faults.delay_seconds = 1.5
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=10)
-    try:
-        for replica in replicas:
-            await replica.wait_healthy(http)
+    async with all_healthy(replicas, max_clients=10) as clients:
         project = new_id()
-        doomed = asyncio.ensure_future(replicas[0].client(http).checkout(project, timeout=10))
+        doomed = asyncio.ensure_future(clients[0].checkout(project, timeout=10))
         await asyncio.sleep(0.4)
         replicas[0].signal(signal.SIGKILL)
         with contextlib.suppress(AssertionError, OSError, tornado.httpclient.HTTPClientError):
             await doomed  # its connection died with it
         started = time.monotonic()
-        retried = await replicas[1].client(http).checkout(project, timeout=30)
+        retried = await clients[1].checkout(project, timeout=30)
         elapsed = time.monotonic() - started
         assert retried.code == 200, retried.body
         assert elapsed < 5 + 1.5 + 1.0, f"the retry took {elapsed:.1f} s"
         assert stripe_api.state.create_calls == 1
         [made] = list(stripe_api.state.sessions)
         assert retried.json()["session_id"] == made
-    finally:
-        http.close()
 
 
 async def test_a_duplicate_payment_sent_to_two_replicas_is_refunded_once(
@@ -187,11 +176,7 @@ async def test_a_duplicate_payment_sent_to_two_replicas_is_refunded_once(
     stripe_api: StripeStandIn,
     test_queries: FixtureQueries,
 ) -> None:
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=40)
-    try:
-        for replica in replicas:
-            await replica.wait_healthy(http)
-        clients = [replica.client(http) for replica in replicas]
+    async with all_healthy(replicas) as clients:
         project = new_id()
         paid_first, paid_second = await two_paid_sessions(
             clients[0], ctx, stripe_api, test_queries, project
@@ -205,8 +190,6 @@ async def test_a_duplicate_payment_sent_to_two_replicas_is_refunded_once(
         [refund] = refunds_for(stripe_api, project)
         assert refund.refund["payment_intent"] == paid_second["data"]["object"]["payment_intent"]
         assert stripe_api.state.refund_calls == 1
-    finally:
-        http.close()
 
 
 async def test_serve_applies_a_missed_webhook_by_itself_within_one_interval(

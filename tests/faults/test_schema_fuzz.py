@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from conftest import DATA, PRICE_ID, SECRET_KEY, event_for, new_id, sign
+from helpers import DATA, PRICE_ID, SECRET_KEY, event_for, new_id, sign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from processes import ROOT, ServiceProcess, free_port, service_environment

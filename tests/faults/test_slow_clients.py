@@ -6,16 +6,17 @@ most, and a stop never waits on a stalled upload."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import resource
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import tornado.httpclient
-from conftest import StripeStandIn
+from helpers import StripeStandIn
 from processes import ServiceProcess, free_port, service_environment
 
 SLOW_BODY_HEAD = (
@@ -80,25 +81,42 @@ def _log_entries(service: ServiceProcess) -> list[dict[str, object]]:
     return [json.loads(line) for line in service.log_path.read_text().splitlines() if line]
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    database_url: str, stripe_api: StripeStandIn, **extra: str
+) -> AsyncIterator[tuple[ServiceProcess, list[Connection]]]:
+    """A healthy service process, and a list for the connections the test opens to it: on the
+    way out those are closed, then the service is stopped."""
+    service = ServiceProcess(
+        service_environment(database_url, stripe_api, free_port(), **extra)
+    ).start()
+    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+    connections: list[Connection] = []
+    try:
+        await service.wait_healthy(http)
+        yield service, connections
+    finally:
+        _close_all(connections)
+        http.close()
+        service.stop()
+
+
 async def test_1100_slow_bodies_leave_health_answering_within_100_ms_and_are_cut_off(
     database_url: str, stripe_api: StripeStandIn, many_descriptors: None
 ) -> None:
     # MAX_CONNECTIONS above 1,100 so that every slow body is held open (the cap has its own
     # test below); BODY_TIMEOUT_SECONDS and the 10 s header timeout are the defaults.
-    env = service_environment(database_url, stripe_api, free_port(), MAX_CONNECTIONS="1200")
-    service = ServiceProcess(env).start()
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
-    connections: list[Connection] = []
-    try:
-        await service.wait_healthy(http)
+    async with serving(database_url, stripe_api, MAX_CONNECTIONS="1200") as (service, connections):
         opened = time.monotonic()
         for start in range(0, 1100, 100):
-            connections += await asyncio.gather(
-                *(_open(service.port, SLOW_BODY_HEAD) for _ in range(start, start + 100))
+            connections.extend(
+                await asyncio.gather(
+                    *(_open(service.port, SLOW_BODY_HEAD) for _ in range(start, start + 100))
+                )
             )
         trickle = await _open(service.port, SLOW_BODY_HEAD + b"{")
         half_head = await _open(service.port, b"POST /api/checkout HTTP/1.1\r\nHost: x\r\n")
-        connections += [trickle, half_head]
+        connections.extend([trickle, half_head])
         await asyncio.sleep(0.5)  # every one of them accepted and waiting for its body
 
         timings = [await _health_ms(service.port) for _ in range(10)]
@@ -120,23 +138,14 @@ async def test_1100_slow_bodies_leave_health_answering_within_100_ms_and_are_cut
         assert cut_after < 16, cut_after
         assert min(waits) > 5, min(waits)
         assert (await _health_ms(service.port)) < 1000
-    finally:
-        _close_all(connections)
-        http.close()
-        service.stop()
 
 
 async def test_connections_beyond_max_connections_are_refused_at_once(
     database_url: str, stripe_api: StripeStandIn
 ) -> None:
-    env = service_environment(database_url, stripe_api, free_port(), MAX_CONNECTIONS="20")
-    service = ServiceProcess(env).start()
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
-    held: list[Connection] = []
-    try:
-        await service.wait_healthy(http)
+    async with serving(database_url, stripe_api, MAX_CONNECTIONS="20") as (service, held):
         await asyncio.sleep(0.2)  # the health check's own connection is closed
-        held = [await _open(service.port, SLOW_BODY_HEAD) for _ in range(20)]
+        held.extend([await _open(service.port, SLOW_BODY_HEAD) for _ in range(20)])
         await asyncio.sleep(0.2)
         for _ in range(10):
             started = time.monotonic()
@@ -152,10 +161,6 @@ async def test_connections_beyond_max_connections_are_refused_at_once(
         _close_all(held)
         await asyncio.sleep(0.3)
         assert (await _health_ms(service.port)) < 1000  # room again: served
-    finally:
-        _close_all(held)
-        http.close()
-        service.stop()
     refusals = [e for e in _log_entries(service) if e.get("event") == "connections_refused"]
     assert len(refusals) == 1, "ten refusals, logged once"
 
@@ -163,29 +168,20 @@ async def test_connections_beyond_max_connections_are_refused_at_once(
 async def test_running_out_of_descriptors_is_logged_once_and_does_not_spin(
     database_url: str, stripe_api: StripeStandIn
 ) -> None:
-    env = service_environment(database_url, stripe_api, free_port())
-    service = ServiceProcess(env).start()
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
-    connections: list[Connection] = []
-    try:
-        await service.wait_healthy(http)
+    async with serving(database_url, stripe_api) as (service, connections):
         assert service.process is not None
         pid = service.process.pid
         # 128 descriptors for the whole process, far below MAX_CONNECTIONS (1,000).
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (128, 128))
-        connections = [await _open(service.port, SLOW_BODY_HEAD) for _ in range(300)]
+        connections.extend([await _open(service.port, SLOW_BODY_HEAD) for _ in range(300)])
         cpu_before = _cpu_seconds(pid)
         await asyncio.sleep(2)
         busy = _cpu_seconds(pid) - cpu_before
         assert busy < 1.0, f"the process spun for {busy:.2f} s of CPU in 2 s"
         _close_all(connections)
-        connections = []
+        connections.clear()
         await asyncio.sleep(0.5)
         assert (await _health_ms(service.port)) < 1000  # descriptors free: served again
-    finally:
-        _close_all(connections)
-        http.close()
-        service.stop()
     entries = _log_entries(service)
     assert len([e for e in entries if e.get("event") == "out_of_descriptors"]) == 1
     assert not [e for e in entries if "Too many open files" in json.dumps(e)]
@@ -200,19 +196,11 @@ def _cpu_seconds(pid: int) -> float:
 async def test_sigterm_with_stalled_uploads_exits_within_5_seconds(
     database_url: str, stripe_api: StripeStandIn
 ) -> None:
-    service = ServiceProcess(service_environment(database_url, stripe_api, free_port())).start()
-    http = tornado.httpclient.AsyncHTTPClient(force_instance=True)
-    stalled: list[Connection] = []
-    try:
-        await service.wait_healthy(http)
-        stalled = [await _open(service.port, SLOW_BODY_HEAD + b'{"id"') for _ in range(5)]
+    async with serving(database_url, stripe_api) as (service, stalled):
+        stalled.extend([await _open(service.port, SLOW_BODY_HEAD + b'{"id"') for _ in range(5)])
         await asyncio.sleep(0.3)
         started = time.monotonic()
         service.signal(signal.SIGTERM)
         assert await service.wait(10) == 0
         assert time.monotonic() - started < 5
-    finally:
-        _close_all(stalled)
-        http.close()
-        service.stop()
     assert not [e for e in _log_entries(service) if e.get("status") == 500]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import tornado.httpclient
-from conftest import ServiceClient, StripeStandIn
 from flows import checked_out_event
-from processes import ROOT, free_port, service_environment
+from helpers import ServiceClient, StripeStandIn
+from processes import ROOT, free_port, kill_if_running, service_environment, wait_healthy
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -44,15 +44,7 @@ async def test_a_stdout_nobody_reads_stalls_no_request(
     http = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=16)
     client = ServiceClient(http, f"http://127.0.0.1:{port}")
     try:
-        for _ in range(200):
-            assert process.poll() is None, "the service exited during start-up"
-            try:
-                if (await client.request("GET", "/health", timeout=2)).code == 200:
-                    break
-            except (AssertionError, OSError):
-                await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the service never became healthy")
+        await wait_healthy(client, process)
 
         async def health(_: int) -> int:
             return (await client.request("GET", "/health", timeout=5)).code
@@ -77,8 +69,6 @@ async def test_a_stdout_nobody_reads_stalls_no_request(
         assert await asyncio.to_thread(process.wait, 15) == 0
     finally:
         http.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        kill_if_running(process)
         assert process.stdout is not None
         process.stdout.close()

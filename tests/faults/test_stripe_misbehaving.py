@@ -12,20 +12,12 @@ from typing import Any
 import pytest
 import tornado.httpserver
 import tornado.web
-from conftest import ServiceClient, StripeStandIn, event_for, new_id
 from flows import status_of
+from helpers import ServiceClient, StripeStandIn, event_for, new_id, session_creations
 from processes import free_port
 
 from service.config import Settings
 from service.http.context import AppContext
-
-
-def creates(stripe_api: StripeStandIn) -> list[Any]:
-    return [
-        r
-        for r in stripe_api.state.requests
-        if r.method == "POST" and r.path == "/v1/checkout/sessions"
-    ]
 
 
 async def test_a_rate_limited_checkout_is_a_502_and_changes_nothing(
@@ -36,7 +28,7 @@ async def test_a_rate_limited_checkout_is_a_502_and_changes_nothing(
     response = await client.checkout(project)
     assert response.code == 502
     assert "rate-limited" in response.json()["error"]
-    assert len(creates(stripe_api)) == 1  # like Stripe's SDK, no blind retry of a 429
+    assert len(session_creations(stripe_api)) == 1  # like Stripe's SDK, no blind retry of a 429
     assert await status_of(client, project) is None
     assert (await client.checkout(project)).code == 200
 
@@ -47,7 +39,7 @@ async def test_one_transient_failure_is_absorbed_by_the_sdks_retry(
     stripe_api.state.faults.fail_next(1, status=503)
     response = await client.checkout(new_id())
     assert response.code == 200
-    first, second = creates(stripe_api)
+    first, second = session_creations(stripe_api)
     assert first.idempotency_key == second.idempotency_key
 
 

@@ -1,9 +1,9 @@
-"""What the stand-in's tests share besides fixtures (those are in sandbox_fixtures, loaded
-through `pytest_plugins`: a second conftest.py would shadow the `from conftest import ...`
-of the service's tests)."""
+"""What the stand-in's tests share besides fixtures (those are in sandbox_fixtures, which the
+modules that use them load through `pytest_plugins`), as tests/helpers.py is for tests/."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,3 +91,16 @@ def open_session(
     }
     session = state.create_session(checkout_request.parse(params, price_id=PRICE))
     return str(session["id"])
+
+
+async def settle(state: SandboxState, seconds: float = 20) -> None:
+    """Waits until the stand-in's bank debits have settled and its webhooks are delivered
+    (or given up on)."""
+    async with asyncio.timeout(seconds):
+        await state.settled()
+
+
+def assert_no_such_session(error: stripe.InvalidRequestError, session_id: str) -> None:
+    """The SDK's error for a session Stripe does not know, as Stripe words it."""
+    assert (error.http_status, error.code, error.param) == (404, "resource_missing", "id")
+    assert error.user_message == f"No such checkout.session: '{session_id}'"

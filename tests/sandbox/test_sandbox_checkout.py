@@ -12,7 +12,7 @@ from typing import Any, cast
 import httpx
 import pytest
 import stripe
-from sandbox_helpers import KEY, PRICE, MakeClient, Served, session_params
+from sandbox_helpers import KEY, PRICE, MakeClient, Served, assert_no_such_session, session_params
 
 from sandbox.state import SandboxState
 
@@ -74,12 +74,7 @@ async def test_retrieve_returns_the_session_and_404s_an_unknown_one(
     assert fetched.to_dict() == created.to_dict()
     with pytest.raises(stripe.InvalidRequestError) as caught:
         await client.v1.checkout.sessions.retrieve_async("cs_test_nope")
-    assert (caught.value.http_status, caught.value.code, caught.value.param) == (
-        404,
-        "resource_missing",
-        "id",
-    )
-    assert caught.value.user_message == "No such checkout.session: 'cs_test_nope'"
+    assert_no_such_session(caught.value, "cs_test_nope")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 import tornado.httpclient
-from sandbox_helpers import WithWebhooks, open_session
+from sandbox_helpers import WithWebhooks, open_session, settle
 
 from sandbox.pages import format_amount
 from sandbox.state import SandboxState
@@ -30,6 +30,24 @@ async def post(http: Client, url: str, **form: str) -> tornado.httpclient.HTTPRe
     )
 
 
+def pay_page(with_webhooks: WithWebhooks, session_id: str) -> str:
+    """The hosted checkout page of a session (its `url`)."""
+    return f"{with_webhooks.url}/c/pay/{session_id}"
+
+
+async def pay_by_bank(
+    http: Client, with_webhooks: WithWebhooks, session_id: str, choice: str
+) -> tornado.httpclient.HTTPResponse:
+    """The buyer's "Pay by bank debit" on the session's page, with a bank outcome chosen."""
+    return await post(http, pay_page(with_webhooks, session_id), action="bank", bank_outcome=choice)
+
+
+def assert_still_open(state: SandboxState, session_id: str) -> None:
+    """Nothing happened: the session is open and no event was made."""
+    assert state.events == []
+    assert state.sessions[session_id]["status"] == "open"
+
+
 def types(state: SandboxState) -> list[str]:
     return [e["type"] for e in state.events]
 
@@ -37,11 +55,6 @@ def types(state: SandboxState) -> list[str]:
 def last(state: SandboxState) -> dict[str, Any]:
     obj: dict[str, Any] = state.events[-1]["data"]["object"]
     return obj
-
-
-async def settle(state: SandboxState, seconds: float = 20) -> None:
-    async with asyncio.timeout(seconds):
-        await state.settled()
 
 
 async def test_the_checkout_page_shows_the_price_the_project_and_the_buttons(
@@ -71,7 +84,7 @@ async def test_pay_completes_the_session_and_redirects_to_the_success_url(
 ) -> None:
     state = with_webhooks.state
     session_id = open_session(state, "proj_pay")
-    response = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="card")
+    response = await post(browser_like, pay_page(with_webhooks, session_id), action="card")
     assert response.code == 303
     assert response.headers["Location"] == f"https://app.example/paid?session={session_id}"
     assert types(state) == ["checkout.session.completed"]
@@ -83,10 +96,10 @@ async def test_pay_completes_the_session_and_redirects_to_the_success_url(
     assert len(with_webhooks.receiver.got) == 1
 
     # Paid: the page now says so instead of offering the buttons again.
-    page = (await get(browser_like, f"{with_webhooks.url}/c/pay/{session_id}")).body.decode()
+    page = (await get(browser_like, pay_page(with_webhooks, session_id))).body.decode()
     assert "This checkout is complete" in page
     assert "<button" not in page
-    again = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="card")
+    again = await post(browser_like, pay_page(with_webhooks, session_id), action="card")
     assert again.code == 409
     assert types(state) == ["checkout.session.completed"]
 
@@ -104,12 +117,7 @@ async def test_bank_debit_completes_unpaid_then_settles_after_the_chosen_delay(
     state = with_webhooks.state
     session_id = open_session(state, "proj_bank")
     started = time.monotonic()
-    response = await post(
-        browser_like,
-        f"{with_webhooks.url}/c/pay/{session_id}",
-        action="bank",
-        bank_outcome=choice,
-    )
+    response = await pay_by_bank(browser_like, with_webhooks, session_id, choice)
     assert response.code == 303
     assert response.headers["Location"] == f"https://app.example/paid?session={session_id}"
     assert types(state) == ["checkout.session.completed"]
@@ -130,17 +138,11 @@ async def test_a_bad_bank_choice_is_refused(
     state = with_webhooks.state
     session_id = open_session(state)
     for choice in ("succeed-3", "maybe-2", ""):
-        response = await post(
-            browser_like,
-            f"{with_webhooks.url}/c/pay/{session_id}",
-            action="bank",
-            bank_outcome=choice,
-        )
+        response = await pay_by_bank(browser_like, with_webhooks, session_id, choice)
         assert response.code == 400
-    response = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="steal")
+    response = await post(browser_like, pay_page(with_webhooks, session_id), action="steal")
     assert response.code == 400
-    assert state.events == []
-    assert state.sessions[session_id]["status"] == "open"
+    assert_still_open(state, session_id)
 
 
 async def test_cancel_redirects_to_the_cancel_url_and_leaves_the_session_open(
@@ -148,11 +150,10 @@ async def test_cancel_redirects_to_the_cancel_url_and_leaves_the_session_open(
 ) -> None:
     state = with_webhooks.state
     session_id = open_session(state)
-    response = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="cancel")
+    response = await post(browser_like, pay_page(with_webhooks, session_id), action="cancel")
     assert response.code == 303
     assert response.headers["Location"] == "https://app.example/cancelled"
-    assert state.events == []
-    assert state.sessions[session_id]["status"] == "open"
+    assert_still_open(state, session_id)
 
 
 async def test_expired_and_unknown_sessions_show_a_page_without_buttons(
@@ -161,24 +162,24 @@ async def test_expired_and_unknown_sessions_show_a_page_without_buttons(
     state = with_webhooks.state
     session_id = open_session(state, "proj_late")
     state.expire_session(session_id)
-    response = await get(browser_like, f"{with_webhooks.url}/c/pay/{session_id}")
+    response = await get(browser_like, pay_page(with_webhooks, session_id))
     assert response.code == 200
     page = response.body.decode()
     assert "This checkout has expired" in page
     assert "proj_late" in page
     assert "<button" not in page
-    paying = await post(browser_like, f"{with_webhooks.url}/c/pay/{session_id}", action="card")
+    paying = await post(browser_like, pay_page(with_webhooks, session_id), action="card")
     assert paying.code == 409
     assert types(state) == ["checkout.session.expired"]
 
     overdue = open_session(state, "proj_overdue")
     state.set_expires_at(overdue, time.time() - 1)
-    page = (await get(browser_like, f"{with_webhooks.url}/c/pay/{overdue}")).body.decode()
+    page = (await get(browser_like, pay_page(with_webhooks, overdue))).body.decode()
     assert "This checkout has expired" in page
     assert types(state) == ["checkout.session.expired"] * 2
     assert last(state)["id"] == overdue
 
-    unknown = await get(browser_like, f"{with_webhooks.url}/c/pay/cs_test_nothing")
+    unknown = await get(browser_like, pay_page(with_webhooks, "cs_test_nothing"))
     assert unknown.code == 404
     assert "does not exist" in unknown.body.decode()
 

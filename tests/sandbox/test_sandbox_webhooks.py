@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import stripe
-from sandbox_helpers import KEY, PRICE, WEBHOOK_SECRET, WithWebhooks, open_session
+from sandbox_helpers import KEY, PRICE, WEBHOOK_SECRET, WithWebhooks, open_session, settle
 from tornado.httpclient import AsyncHTTPClient
 
 from sandbox.__main__ import parse_args
@@ -21,11 +21,6 @@ from sandbox.state import SandboxState
 from sandbox.webhooks import Deliverer, WebhookTarget, signature_header
 
 pytest_plugins = ["sandbox_fixtures"]
-
-
-async def settle(state: SandboxState, seconds: float = 20) -> None:
-    async with asyncio.timeout(seconds):
-        await state.settled()
 
 
 async def test_every_event_is_posted_signed_as_stripe_signs_it(
