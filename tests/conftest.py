@@ -8,7 +8,6 @@ isolate themselves by using project and event ids of their own (see `new_id`).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
@@ -40,7 +39,8 @@ from devtools.postgres import (
     with_database,
     with_user,
 )
-from sandbox.api import make_api_app
+from sandbox import examples
+from sandbox.server import listen
 from sandbox.state import SandboxState
 from service import db
 from service.app import make_app
@@ -51,7 +51,6 @@ from service.logs import JsonFormatter
 from service.metrics import Metrics
 from service.stripe_gateway import StripeGateway, make_stripe_client
 
-DATA = Path(__file__).parent / "data"
 SECRET_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_2f9c0d7a1b3e4f5a6b7c8d9e"
 PRICE_ID = "price_1TestProjectPayment"
@@ -59,7 +58,7 @@ PRICE_ID = "price_1TestProjectPayment"
 
 def new_id(prefix: str = "proj") -> str:
     """An id no other test uses, so tests share one database without seeing each other."""
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    return examples.fresh_id(prefix)
 
 
 # --- PostgreSQL -------------------------------------------------------------------------
@@ -183,14 +182,9 @@ class StripeStandIn:
 
 @pytest.fixture
 def stripe_api(io_loop: tornado.ioloop.IOLoop) -> Iterator[StripeStandIn]:
-    sock, port = tornado.testing.bind_unused_port()
-    url = f"http://127.0.0.1:{port}"
-    state = SandboxState(api_key=SECRET_KEY, price_id=PRICE_ID, public_base_url=url)
-    server = tornado.httpserver.HTTPServer(make_api_app(state))
-    server.add_sockets([sock])
-    yield StripeStandIn(state, url)
-    server.stop()
-    io_loop.run_sync(server.close_all_connections, timeout=5)
+    listening = listen(SandboxState(api_key=SECRET_KEY, price_id=PRICE_ID))
+    yield StripeStandIn(listening.state, listening.url)
+    io_loop.run_sync(listening.close, timeout=5)
 
 
 # --- the service ------------------------------------------------------------------------
@@ -351,9 +345,8 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
 
 
 def example_event(name: str) -> dict[str, Any]:
-    """One of Stripe's example payloads (tests/data/events), as a fresh dict."""
-    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
-    return event
+    """One of Stripe's example payloads (sandbox/data/events), as a fresh dict."""
+    return examples.example_event(name)
 
 
 def event_for(
@@ -364,36 +357,11 @@ def event_for(
     session_id: str | None = None,
     **object_fields: Any,
 ) -> dict[str, Any]:
-    """An example event re-targeted at one test's project, with a fresh event id.
-
-    A payment intent not given is made up: the session's own (the same for every event of one
-    session), or a fresh one; never the example's, which every test would otherwise share."""
-    event = example_event(name)
-    event["id"] = new_id("evt")
-    if payment_intent is None:
-        payment_intent = (
-            "pi_" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
-            if session_id is not None
-            else new_id("pi")
-        )
-    event["created"] = int(time.time())
-    obj = event["data"]["object"]
-    if event["type"].startswith("checkout.session."):
-        obj["client_reference_id"] = project_id
-        obj["metadata"] = {"project_id": project_id} if project_id else {}
-        if session_id is not None:
-            obj["id"] = session_id
-        if payment_intent is not None and obj.get("payment_intent") is not None:
-            obj["payment_intent"] = payment_intent
-    else:
-        if "metadata" in obj and project_id is not None:
-            obj["metadata"] = {"project_id": project_id}
-        elif "metadata" in obj:
-            obj["metadata"] = {}
-        if payment_intent is not None:
-            obj["payment_intent"] = payment_intent
-    obj.update(object_fields)
-    return event
+    """An example event re-targeted at one test's project, with a fresh event id and payment
+    intent (sandbox/examples.py)."""
+    return examples.event_for(
+        name, project_id, payment_intent=payment_intent, session_id=session_id, **object_fields
+    )
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:
