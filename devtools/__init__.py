@@ -1,1 +1,2 @@
-"""Developer tooling: the embedded PostgreSQL and `make run`. Never imported by service/."""
+"""Developer tooling: the embedded PostgreSQL, `make run`, process helpers. Never imported by
+service/."""

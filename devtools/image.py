@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -32,6 +31,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from devtools.cli import command_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -249,11 +250,7 @@ def build(tag: str) -> BuildReport:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.image",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = command_parser("devtools.image", __doc__)
     parser.add_argument("--tag", default=os.environ.get("IMAGE", DEFAULT_TAG))
     args = parser.parse_args()
     report = build(args.tag)

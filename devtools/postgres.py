@@ -44,48 +44,39 @@ def with_user(url: str, user: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
-async def allow_login(admin_url: str, role: str) -> None:
-    """Let the NOLOGIN role migration 0002.security creates log in (development and tests only)."""
-    if not _DATABASE_NAME.match(role):
-        raise ValueError("unsafe role name")
+def _quoted(name: str) -> str:
+    """`name` as an SQL identifier. Identifiers cannot be bound parameters, so the name is
+    checked against a strict pattern instead."""
+    if not _DATABASE_NAME.match(name):
+        raise ValueError(f"unsafe role or database name: {name!r}")
+    return f'"{name}"'
+
+
+async def _execute(admin_url: str, statement: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f'ALTER ROLE "{role}" LOGIN')
+        await conn.execute(statement)
     finally:
         await conn.close()
+
+
+async def allow_login(admin_url: str, role: str) -> None:
+    """Let the NOLOGIN role migration 0002.security creates log in (development and tests only)."""
+    await _execute(admin_url, f"ALTER ROLE {_quoted(role)} LOGIN")
 
 
 async def drop_role(admin_url: str, role: str) -> None:
-    if not _DATABASE_NAME.match(role):
-        raise ValueError("unsafe role name")
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP ROLE IF EXISTS "{role}"')
-    finally:
-        await conn.close()
+    await _execute(admin_url, f"DROP ROLE IF EXISTS {_quoted(role)}")
 
 
 async def create_database(admin_url: str, name: str) -> str:
     """Create an empty database and return its URL."""
-    if not _DATABASE_NAME.match(name):
-        raise ValueError("unsafe database name")
-    conn = await asyncpg.connect(admin_url)
-    try:
-        # Identifiers cannot be bound parameters; the name is checked against a strict pattern.
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
+    await _execute(admin_url, f"CREATE DATABASE {_quoted(name)}")
     return with_database(admin_url, name)
 
 
 async def drop_database(admin_url: str, name: str) -> None:
-    if not _DATABASE_NAME.match(name):
-        raise ValueError("unsafe database name")
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _execute(admin_url, f"DROP DATABASE IF EXISTS {_quoted(name)} WITH (FORCE)")
 
 
 def stop_embedded(server: Any) -> None:

@@ -21,9 +21,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,9 +28,11 @@ from typing import Any
 from dotenv import dotenv_values
 
 from devtools.postgres import allow_login, create_database, start_embedded, with_database, with_user
+from devtools.processes import wait_for_answer
 from devtools.run_env import RUN_ENV_NAME
 from sandbox.identity import AUDIENCE as SANDBOX_AUDIENCE
 from sandbox.identity import JWKS_PATH as SANDBOX_JWKS_PATH
+from sandbox.server import command as sandbox_command
 
 ROOT = Path(__file__).resolve().parent.parent
 # Where the embedded PostgreSQL keeps its data; tests point it at a throwaway folder.
@@ -78,22 +77,6 @@ def _ports_in_use(ports: dict[str, tuple[str, int]]) -> list[str]:
     return taken
 
 
-def _wait_for(url: str, seconds: float, process: subprocess.Popen[bytes] | None = None) -> bool:
-    """True once `url` answers, False after `seconds` or when `process` has exited."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - a local URL we built
-                return True
-        except urllib.error.HTTPError:
-            return True  # it answers, which is all we wait for
-        except OSError:
-            time.sleep(0.2)
-    return False
-
-
 def _start_sandbox(
     env: dict[str, str], port: str, chosen: dict[str, str]
 ) -> subprocess.Popen[bytes]:
@@ -132,29 +115,15 @@ def _start_sandbox(
         secrets = env.setdefault("STRIPE_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET)
     # The sandbox signs with the first secret, as Stripe signs with the newest.
     webhook_secret = secrets.split(",")[0].strip()
-    return subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(SANDBOX_PORT),
-            "--api-key",
-            SANDBOX_KEY,
-            "--price-id",
-            env["STRIPE_PRODUCT_PRICE_ID"],
-            "--webhook-url",
-            f"http://127.0.0.1:{port}/webhooks/stripe",
-            "--webhook-secret",
-            webhook_secret,
-            "--service-url",
-            f"http://127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        env=env,
+    command = sandbox_command(
+        port=SANDBOX_PORT,
+        api_key=SANDBOX_KEY,
+        price_id=env["STRIPE_PRODUCT_PRICE_ID"],
+        webhook_url=f"http://127.0.0.1:{port}/webhooks/stripe",
+        webhook_secret=webhook_secret,
+        service_url=f"http://127.0.0.1:{port}",
     )
+    return subprocess.Popen(command, cwd=ROOT, env=env)  # noqa: S603 - our own module
 
 
 def main() -> int:
@@ -194,7 +163,7 @@ def main() -> int:
 
     if sandbox:
         children.append(_start_sandbox(env, port, chosen))
-        if not _wait_for(f"{env['STRIPE_API_BASE']}/", 20, children[-1]):
+        if not wait_for_answer(f"{env['STRIPE_API_BASE']}/", 20, children[-1]):
             _say("the Stripe sandbox did not start")
             return _stop(children, 1)
 
@@ -209,7 +178,7 @@ def main() -> int:
     service = subprocess.Popen([sys.executable, "-m", "service", "serve"], cwd=ROOT, env=env)
     children.insert(0, service)
     # The health check must be answered by this service, not by one already on the port.
-    if _wait_for(f"http://127.0.0.1:{port}/health", 30, service) and service.poll() is None:
+    if wait_for_answer(f"http://127.0.0.1:{port}/health", 30, service) and service.poll() is None:
         run_env = _write_run_env(chosen)
         _banner(port, metrics_port, sandbox, chosen, run_env)
     elif service.poll() is not None:

@@ -9,52 +9,29 @@ showing the session as it was. To move a sandbox session for real (both then agr
 for what the sandbox cannot make: duplicates, odd orders, foreign or malformed events.
 
 The payload is Stripe's own example (sandbox/data/events/NAME.json) re-targeted at the
-project, with a fresh event id; it is signed with STRIPE_WEBHOOK_SECRET (the sandbox's
-default secret when unset), exactly as Stripe signs (`t=…,v1=HMAC-SHA256`).
+project, with a fresh event id and payment intent (sandbox/examples.py); it is signed with
+STRIPE_WEBHOOK_SECRET (the sandbox's default secret when unset), exactly as Stripe signs
+(`t=…,v1=HMAC-SHA256`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-import time
 import urllib.error
 import urllib.request
-import uuid
-from typing import Any
 
 import stripe
 
+from devtools.cli import command_parser
 from devtools.run import SANDBOX_WEBHOOK_SECRET
-from sandbox.state import DATA
-
-EVENTS = sorted(p.stem for p in (DATA / "events").glob("*.json"))
-
-
-def build_event(name: str, project_id: str, session_id: str | None) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
-    event["id"] = f"evt_{uuid.uuid4().hex}"
-    event["created"] = int(time.time())
-    obj = event["data"]["object"]
-    if event["type"].startswith("checkout.session."):
-        obj["client_reference_id"] = project_id
-        obj["metadata"] = {"project_id": project_id}
-        if session_id:
-            obj["id"] = session_id
-    elif obj.get("metadata"):
-        obj["metadata"] = {"project_id": project_id}
-    return event
+from sandbox import examples
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m devtools.send_event",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("event", choices=EVENTS)
+    parser = command_parser("devtools.send_event", __doc__)
+    parser.add_argument("event", choices=examples.NAMES)
     parser.add_argument("--project", required=True)
     parser.add_argument("--session", help="checkout session id (for checkout.session.* events)")
     parser.add_argument(
@@ -62,7 +39,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     secret = os.environ.get("STRIPE_WEBHOOK_SECRET", SANDBOX_WEBHOOK_SECRET).split(",")[0]
-    payload = json.dumps(build_event(args.event, args.project, args.session))
+    payload = json.dumps(examples.event_for(args.event, args.project, session_id=args.session))
     header = stripe.WebhookSignature.generate_signature_header(payload, secret)
     request = urllib.request.Request(  # noqa: S310 - a URL the developer chose
         args.url,

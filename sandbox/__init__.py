@@ -1,0 +1,1 @@
+"""The local Stripe stand-in (`python -m sandbox`): API, checkout pages, dashboard, webhooks."""

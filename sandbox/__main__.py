@@ -18,15 +18,11 @@ import asyncio
 import errno
 import logging
 import os
-import signal
 import sys
 
-import tornado.httpserver
-import tornado.netutil
-
 from sandbox import triggers
-from sandbox.api import make_api_app
 from sandbox.objects import API_VERSION
+from sandbox.server import listen, serve_until_signalled
 from sandbox.state import SandboxState
 from sandbox.webhooks import WebhookTarget
 
@@ -34,20 +30,6 @@ DEFAULT_KEY = "sk_test_sandbox0000000000000000"
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    # Bind first so that --port 0 can report the port it got.
-    try:
-        sockets = tornado.netutil.bind_sockets(args.port, args.host)
-    except OSError as error:
-        if error.errno != errno.EADDRINUSE:
-            raise
-        print(
-            f"sandbox: cannot listen on {args.host}:{args.port}: the address is already in "
-            "use (another sandbox or make run?); stop it or pick --port (SANDBOX_PORT)",
-            file=sys.stderr,
-        )
-        raise SystemExit(1) from None
-    bound = sockets[0].getsockname()[1]
-    url = f"http://{args.host}:{bound}"
     webhook = None
     if args.webhook_url:
         webhook = WebhookTarget(
@@ -61,14 +43,22 @@ async def _serve(args: argparse.Namespace) -> None:
     state = SandboxState(
         api_key=args.api_key,
         price_id=args.price_id,
-        public_base_url=url,
         webhook=webhook,
         api_version=args.api_version,
     )
-    loop = asyncio.get_running_loop()
-    state.attach(loop)
-    server = tornado.httpserver.HTTPServer(make_api_app(state, service_url=args.service_url))
-    server.add_sockets(sockets)
+    try:
+        listening = listen(state, host=args.host, port=args.port, service_url=args.service_url)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"sandbox: cannot listen on {args.host}:{args.port}: the address is already in "
+            "use (another sandbox or make run?); stop it or pick --port (SANDBOX_PORT)",
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    state.attach(asyncio.get_running_loop())
+    url = listening.url
     print(f"Stripe sandbox listening on {url} (API at {url}/v1, no real money)", flush=True)
     print(f"  dashboard {url}/dashboard, demo {url}/demo", flush=True)
     if webhook is not None:
@@ -78,13 +68,7 @@ async def _serve(args: argparse.Namespace) -> None:
             else "in order"
         )
         print(f"  webhooks to {webhook.url} ({order})", flush=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    server.stop()
-    await state.close()
-    await server.close_all_connections()
+    await serve_until_signalled(listening)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -52,25 +52,30 @@ class DevIdentityProvider:
         return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
 
 
-class JwksHandler(tornado.web.RequestHandler):
+class _IdentityHandler(tornado.web.RequestHandler):
+    """Answers in JSON, cached for `cache_control`, on behalf of the identity provider."""
+
+    cache_control = "no-store"
+
     def initialize(self, idp: DevIdentityProvider) -> None:
         self.idp = idp
 
-    def get(self) -> None:
+    def prepare(self) -> None:
         self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "max-age=60")
+        self.set_header("Cache-Control", self.cache_control)
+
+
+class JwksHandler(_IdentityHandler):
+    cache_control = "max-age=60"
+
+    def get(self) -> None:
         self.finish(json.dumps(self.idp.jwks()))
 
 
-class TokenHandler(tornado.web.RequestHandler):
+class TokenHandler(_IdentityHandler):
     """POST {"project_id": "…"} -> {"access_token": …, "token_type": "Bearer", "expires_in"}."""
 
-    def initialize(self, idp: DevIdentityProvider) -> None:
-        self.idp = idp
-
     def post(self) -> None:
-        self.set_header("Content-Type", "application/json")
-        self.set_header("Cache-Control", "no-store")
         try:
             project_id = json.loads(self.request.body or b"{}").get("project_id")
         except (ValueError, AttributeError):

@@ -8,31 +8,22 @@ the service has to cope with the real shapes and can be shown never to store tha
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sandbox.checkout_request import CheckoutRequest
+from sandbox.examples import example_event
 from sandbox.ids import new_id
 
-DATA = Path(__file__).parent / "data"
 API_VERSION = "2026-10-28.endive"
 DEFAULT_LIFETIME = 24 * 60 * 60
 _DISPUTE_RESPONSE_WINDOW = 7 * 24 * 60 * 60
 
 
-@cache
-def _example(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
-    return event
-
-
 def example_object(name: str) -> dict[str, Any]:
     """A fresh copy of the `data.object` of the example event `name`."""
-    obj: dict[str, Any] = copy.deepcopy(_example(name)["data"]["object"])
+    obj: dict[str, Any] = example_event(name)["data"]["object"]
     return obj
 
 

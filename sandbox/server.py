@@ -1,10 +1,15 @@
-"""Serving the stand-in: on a thread of its own, for callers without a running loop
-(synchronous tests, scripts); `python -m sandbox` serves it in the foreground."""
+"""Serving the stand-in, the one way every caller does: `listen` on the running loop (tests'
+fixtures, `python -m sandbox`, the benchmark's stand-in), `ThreadedSandbox` on a thread of
+its own (synchronous tests, scripts), `command` for a process of its own (make run, tests
+that need real processes)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import threading
+from dataclasses import dataclass
 from types import TracebackType
 
 import tornado.httpserver
@@ -12,6 +17,69 @@ import tornado.netutil
 
 from sandbox.api import make_api_app
 from sandbox.state import SandboxState
+
+
+@dataclass
+class Listening:
+    """The stand-in's API, served for `state` at `url` until `close`."""
+
+    state: SandboxState
+    url: str
+    server: tornado.httpserver.HTTPServer
+
+    async def close(self) -> None:
+        """Stop accepting, cancel the state's timers and deliveries, then end every
+        connection (also requests a hang_next fault is still holding)."""
+        self.server.stop()
+        await self.state.close()
+        await self.server.close_all_connections()
+
+
+def listen(
+    state: SandboxState,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    service_url: str | None = None,
+) -> Listening:
+    """Serve `state` on host:port (0: a free port) on the current loop; sets
+    `state.public_base_url` to the address served. OSError when the port is taken."""
+    sockets = tornado.netutil.bind_sockets(port, host)
+    url = f"http://{host}:{sockets[0].getsockname()[1]}"
+    state.public_base_url = url
+    server = tornado.httpserver.HTTPServer(make_api_app(state, service_url=service_url))
+    server.add_sockets(sockets)
+    return Listening(state, url, server)
+
+
+async def serve_until_signalled(listening: Listening) -> None:
+    """Keep serving until SIGTERM or SIGINT, then close."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await listening.close()
+
+
+def command(
+    *,
+    port: int,
+    api_key: str,
+    price_id: str,
+    host: str = "127.0.0.1",
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    service_url: str | None = None,
+) -> list[str]:
+    """The command line of `python -m sandbox` serving on host:port (run it from the root)."""
+    args = [sys.executable, "-m", "sandbox", "--host", host, "--port", str(port)]
+    args += ["--api-key", api_key, "--price-id", price_id]
+    if webhook_url is not None and webhook_secret is not None:
+        args += ["--webhook-url", webhook_url, "--webhook-secret", webhook_secret]
+    if service_url is not None:
+        args += ["--service-url", service_url]
+    return args
 
 
 class ThreadedSandbox:
@@ -51,18 +119,12 @@ class ThreadedSandbox:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        [sock] = tornado.netutil.bind_sockets(self._port, self._host)
-        port = sock.getsockname()[1]
-        self.url = f"http://{self._host}:{port}"
-        self.state.public_base_url = self.url
-        server = tornado.httpserver.HTTPServer(make_api_app(self.state))
-        server.add_sockets([sock])
+        listening = listen(self.state, host=self._host, port=self._port)
+        self.url = listening.url
         self._loop = asyncio.get_running_loop()
         # Events made on the caller's thread are delivered, and sessions expire, on this loop.
         self.state.attach(self._loop)
         self._stop = asyncio.Event()
         self._ready.set()
         await self._stop.wait()
-        server.stop()
-        await self.state.close()
-        await server.close_all_connections()
+        await listening.close()

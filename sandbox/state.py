@@ -24,7 +24,6 @@ from sandbox.ids import new_id
 from sandbox.objects import RequestRef
 from sandbox.webhooks import Deliverer, WebhookTarget
 
-DATA = objects.DATA
 BANK_DELAYS = (2, 10, 60)  # seconds the checkout page offers for a bank debit to settle
 
 log = logging.getLogger("sandbox.state")

@@ -1,0 +1,1 @@
+"""The payment service: payments for projects through Stripe Checkout (`python -m service`)."""

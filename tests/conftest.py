@@ -50,7 +50,7 @@ from devtools.postgres import (
     with_database,
     with_user,
 )
-from sandbox.api import make_api_app
+from sandbox.server import listen
 from sandbox.state import SandboxState
 from service import db
 from service.config import Settings
@@ -166,14 +166,9 @@ async def _dump_database(url: str) -> str:
 
 @pytest.fixture
 def stripe_api(io_loop: tornado.ioloop.IOLoop) -> Iterator[StripeStandIn]:
-    sock, port = tornado.testing.bind_unused_port()
-    url = f"http://127.0.0.1:{port}"
-    state = SandboxState(api_key=SECRET_KEY, price_id=PRICE_ID, public_base_url=url)
-    server = tornado.httpserver.HTTPServer(make_api_app(state))
-    server.add_sockets([sock])
-    yield StripeStandIn(state, url)
-    server.stop()
-    io_loop.run_sync(server.close_all_connections, timeout=5)
+    listening = listen(SandboxState(api_key=SECRET_KEY, price_id=PRICE_ID))
+    yield StripeStandIn(listening.state, listening.url)
+    io_loop.run_sync(listening.close, timeout=5)
 
 
 # --- the service ------------------------------------------------------------------------

@@ -6,12 +6,9 @@ re-targeted and signed, and the records the fixtures hand out.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
-import uuid
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +16,10 @@ import stripe
 import tornado.httpclient
 import tornado.httputil
 
+from sandbox import examples
 from sandbox.state import SandboxState
 from service.config import ConfigError, Settings, load_settings
 
-DATA = Path(__file__).parent / "data"
 SECRET_KEY = "sk_test_4eC39HqLyjWDarjtT1zdp7dc"
 WEBHOOK_SECRET = "whsec_test_2f9c0d7a1b3e4f5a6b7c8d9e"
 PRICE_ID = "price_1TestProjectPayment"
@@ -30,7 +27,7 @@ PRICE_ID = "price_1TestProjectPayment"
 
 def new_id(prefix: str = "proj") -> str:
     """An id no other test uses, so tests share one database without seeing each other."""
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    return examples.fresh_id(prefix)
 
 
 # --- records the fixtures hand out -----------------------------------------------------
@@ -162,9 +159,8 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
 
 
 def example_event(name: str) -> dict[str, Any]:
-    """One of Stripe's example payloads (tests/data/events), as a fresh dict."""
-    event: dict[str, Any] = json.loads((DATA / "events" / f"{name}.json").read_text())
-    return event
+    """One of Stripe's example payloads (sandbox/data/events), as a fresh dict."""
+    return examples.example_event(name)
 
 
 def event_for(
@@ -175,36 +171,11 @@ def event_for(
     session_id: str | None = None,
     **object_fields: Any,
 ) -> dict[str, Any]:
-    """An example event re-targeted at one test's project, with a fresh event id.
-
-    A payment intent not given is made up: the session's own (the same for every event of one
-    session), or a fresh one; never the example's, which every test would otherwise share."""
-    event = example_event(name)
-    event["id"] = new_id("evt")
-    if payment_intent is None:
-        payment_intent = (
-            "pi_" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
-            if session_id is not None
-            else new_id("pi")
-        )
-    event["created"] = int(time.time())
-    obj = event["data"]["object"]
-    if event["type"].startswith("checkout.session."):
-        obj["client_reference_id"] = project_id
-        obj["metadata"] = {"project_id": project_id} if project_id else {}
-        if session_id is not None:
-            obj["id"] = session_id
-        if payment_intent is not None and obj.get("payment_intent") is not None:
-            obj["payment_intent"] = payment_intent
-    else:
-        if "metadata" in obj and project_id is not None:
-            obj["metadata"] = {"project_id": project_id}
-        elif "metadata" in obj:
-            obj["metadata"] = {}
-        if payment_intent is not None:
-            obj["payment_intent"] = payment_intent
-    obj.update(object_fields)
-    return event
+    """An example event re-targeted at one test's project, with a fresh event id and payment
+    intent (sandbox/examples.py)."""
+    return examples.event_for(
+        name, project_id, payment_intent=payment_intent, session_id=session_id, **object_fields
+    )
 
 
 def with_settings(settings: Settings, **changes: Any) -> Settings:

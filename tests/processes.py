@@ -14,18 +14,17 @@ import tornado.httpclient
 import tornado.testing
 from helpers import PRICE_ID, SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn
 
+# Re-exported: the tests import it from here.
+from devtools.processes import free_port as free_port  # noqa: PLC0414
+from devtools.processes import service_environment as local_service_environment
+from devtools.processes import service_settings as local_service_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def logs_dir() -> Path:
     """Where service processes write their logs; the session's leak check reads them all."""
     return Path(os.environ.get("SERVICE_TEST_LOGS", "/tmp/payment-service-test-logs"))
-
-
-def free_port() -> int:
-    sock, port = tornado.testing.bind_unused_port()
-    sock.close()
-    return int(port)
 
 
 def service_settings(
@@ -38,38 +37,25 @@ def service_settings(
         if isinstance(stripe_api, str)
         else (stripe_api.url, stripe_api.state.price_id)
     )
-    return {
-        "DATABASE_URL": database_url,
-        "STRIPE_SECRET_KEY": SECRET_KEY,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "STRIPE_PRODUCT_PRICE_ID": price_id,
-        "STRIPE_SUCCESS_URL": "https://app.example/paid",
-        "STRIPE_CANCEL_URL": "https://app.example/cancelled",
-        "STRIPE_API_BASE": stripe_url,
-        "STRIPE_TIMEOUT_SECONDS": "2",
-        "STRIPE_MAX_NETWORK_RETRIES": "1",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        # One test address, many calls a second (test_floods.py turns the limits on).
-        "RATE_LIMIT_CHECKOUT": "off",
-        "RATE_LIMIT_STATUS": "off",
-    } | extra
+    settings = local_service_settings(
+        database_url=database_url,
+        stripe_api_base=stripe_url,
+        secret_key=SECRET_KEY,
+        webhook_secret=WEBHOOK_SECRET,
+        price_id=price_id,
+        port=port,
+        success_url="https://app.example/paid",
+        cancel_url="https://app.example/cancelled",
+    )
+    # test_floods.py turns the rate limits on again.
+    return settings | {"STRIPE_TIMEOUT_SECONDS": "2", "STRIPE_MAX_NETWORK_RETRIES": "1"} | extra
 
 
 def service_environment(
     database_url: str, stripe_api: StripeStandIn | str, port: int, **extra: str
 ) -> dict[str, str]:
     """The environment of a service process run from this checkout."""
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(
-            ("STRIPE_", "DATABASE_", "WEB_CONCURRENCY", "METRICS_", "RATE_LIMIT_", "MAX_CONN")
-        )
-    }
-    return (
-        base | {"PYTHONPATH": str(ROOT)} | service_settings(database_url, stripe_api, port, **extra)
-    )
+    return local_service_environment(service_settings(database_url, stripe_api, port, **extra))
 
 
 @dataclass

@@ -38,6 +38,7 @@ async def test_checkout_opens_a_stripe_session_for_the_project(
     )
     async with ctx.pool.acquire() as conn:
         row = await test_queries.get_project_row(conn, project_id=project)
+    assert row is not None
     assert (row["amount_total"], row["currency"]) == (session["amount_total"], "usd")
     assert row["checkout_session_id"] == body["session_id"]
 

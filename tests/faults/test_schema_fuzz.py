@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from helpers import DATA, PRICE_ID, SECRET_KEY, event_for, new_id, sign
+from helpers import PRICE_ID, SECRET_KEY, event_for, new_id, sign
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from processes import ROOT, ServiceProcess, free_port, service_environment
@@ -32,6 +28,9 @@ from schemathesis.specs.openapi.checks import (
 from tokens import AUDIENCE, ISSUER, bearer, mint, new_key
 from tornado.routing import PathMatches
 
+from devtools.processes import wait_for_answer
+from sandbox import examples
+from sandbox.server import command as sandbox_command
 from service.http.app import make_app
 from service.http.context import AppContext
 from service.payments.facts import FACT_TYPES
@@ -40,16 +39,8 @@ SCHEMA = schemathesis.openapi.from_path(Path(ROOT) / "openapi.yaml")
 
 
 def _wait(url: str) -> None:
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - our own local server
-        except urllib.error.HTTPError:
-            return  # it answers, which is all this waits for
-        except OSError:
-            time.sleep(0.05)
-        else:
-            return
-    raise AssertionError(f"{url} never answered")
+    # Any answer will do: the stand-in's /v1/events wants a key.
+    assert wait_for_answer(url, 20), f"{url} never answered"
 
 
 # The service runs with API_AUTH=jwt against this key; every generated call carries a valid
@@ -65,19 +56,7 @@ def live_service(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
     public_key = tmp_path_factory.mktemp("idp") / "idp.pem"
     public_key.write_bytes(IDP_KEY.public_pem)
     sandbox = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(sandbox_port),
-            "--api-key",
-            SECRET_KEY,
-            "--price-id",
-            PRICE_ID,
-        ],
+        sandbox_command(port=sandbox_port, api_key=SECRET_KEY, price_id=PRICE_ID),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -141,7 +120,7 @@ def test_openapi_describes_exactly_the_routes_the_service_serves(ctx: AppContext
     assert served == set(SCHEMA.raw_schema["paths"])
 
 
-EXAMPLES = sorted(p.stem for p in (DATA / "events").glob("*.json"))
+EXAMPLES = list(examples.NAMES)
 # Any JSON value: NULs and other control characters in strings, numbers far beyond 64 bits,
 # floats, deep and wide nesting.
 JSON_VALUES = st.recursive(

@@ -26,22 +26,16 @@ from sandbox_helpers import (
     WithWebhooks,
 )
 
-from sandbox.api import make_api_app
+from sandbox.server import listen
 from sandbox.state import SandboxState
 from sandbox.webhooks import WebhookTarget
 
 
 @pytest.fixture
 def served(io_loop: tornado.ioloop.IOLoop) -> Iterator[Served]:
-    sock, port = tornado.testing.bind_unused_port()
-    url = f"http://127.0.0.1:{port}"
-    state = SandboxState(api_key=KEY, price_id=PRICE, public_base_url=url)
-    server = tornado.httpserver.HTTPServer(make_api_app(state))
-    server.add_sockets([sock])
-    yield Served(state, url)
-    server.stop()
-    # Also ends requests a hang_next fault is still holding.
-    io_loop.run_sync(server.close_all_connections, timeout=5)
+    listening = listen(SandboxState(api_key=KEY, price_id=PRICE))
+    yield Served(listening.state, listening.url)
+    io_loop.run_sync(listening.close, timeout=5)
 
 
 @pytest.fixture
@@ -114,19 +108,13 @@ def receiver(io_loop: tornado.ioloop.IOLoop) -> Iterator[Receiver]:
 def with_webhooks(io_loop: tornado.ioloop.IOLoop, receiver: Receiver) -> Iterator[WithWebhooks]:
     """The stand-in delivering webhooks to `receiver`, retrying 0.2 s, 0.4 s, … (4 attempts,
     1 s each), with the demo pointed at a service URL that is never called here."""
-    sock, port = tornado.testing.bind_unused_port()
-    url = f"http://127.0.0.1:{port}"
     target = WebhookTarget(
         receiver.url, WEBHOOK_SECRET, retry_base_seconds=0.2, max_attempts=4, timeout_seconds=1
     )
-    state = SandboxState(api_key=KEY, price_id=PRICE, public_base_url=url, webhook=target)
-    app = make_api_app(state, service_url="http://127.0.0.1:5003")
-    server = tornado.httpserver.HTTPServer(app)
-    server.add_sockets([sock])
-    yield WithWebhooks(state, url, receiver)
-    server.stop()
-    io_loop.run_sync(state.close, timeout=5)
-    io_loop.run_sync(server.close_all_connections, timeout=5)
+    state = SandboxState(api_key=KEY, price_id=PRICE, webhook=target)
+    listening = listen(state, service_url="http://127.0.0.1:5003")
+    yield WithWebhooks(state, listening.url, receiver)
+    io_loop.run_sync(listening.close, timeout=5)
 
 
 @pytest.fixture

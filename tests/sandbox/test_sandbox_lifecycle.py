@@ -1,30 +1,24 @@
 """The lifecycle actions produce the events Stripe sends, shaped like Stripe's examples
-(tests/sandbox/data, copied from Stripe's reference payloads), listable through the API and
+(sandbox/data/events, copied from Stripe's reference payloads), listable through the API and
 valid as signed webhooks."""
 
 from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe
 from sandbox_helpers import MakeClient, session_params
 
+from sandbox.examples import example_event
 from sandbox.state import SandboxState
 
 pytest_plugins = ["sandbox_fixtures"]
 
-EXAMPLES = Path(__file__).parent / "data"
 PII = ("Jenny Rosen", "jenny.rosen@example.com", "510 Townsend St")
 WEBHOOK_SECRET = "whsec_sandboxLifecycleTests"
-
-
-def example(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EXAMPLES / f"{name}.json").read_text())
-    return event
 
 
 def assert_same_shape(actual: Any, expected: Any, where: str = "event") -> None:
@@ -48,7 +42,7 @@ def assert_same_shape(actual: Any, expected: Any, where: str = "event") -> None:
 
 
 def assert_like(event: dict[str, Any], name: str) -> dict[str, Any]:
-    reference = example(name)
+    reference = example_event(name)
     assert_same_shape(event, reference)
     assert event["type"] == reference["type"]
     assert event["id"].startswith("evt_")
