@@ -29,7 +29,8 @@ from sandbox.identity import DevIdentityProvider, identity_routes
 from sandbox.ids import new_id
 from sandbox.objects import API_VERSION, RequestRef
 from sandbox.pages import TEMPLATES, page_routes
-from sandbox.state import RecordedRequest, RefundOrigin, SandboxState
+from sandbox.refunds import RefundOrigin
+from sandbox.state import RecordedRequest, SandboxState
 from sandbox.triggers import trigger_routes
 
 # What a Stripe-Version looks like (2026-10-28.endive, or a bare date of older ones). The

@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 import tornado.web
 
 from sandbox import triggers
-from sandbox.state import BANK_DELAYS, RefundOrigin, RefundRecord, SandboxState
+from sandbox.refunds import RefundOrigin, RefundRecord
+from sandbox.state import BANK_DELAYS, SandboxState
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"

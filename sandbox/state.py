@@ -11,7 +11,6 @@ import copy
 import logging
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from sandbox import objects
@@ -22,6 +21,7 @@ from sandbox.faults import FaultPlan
 from sandbox.idempotency import IdempotencyStore
 from sandbox.ids import new_id
 from sandbox.objects import RequestRef
+from sandbox.refunds import RefundOrigin, RefundRecord, check_refundable, refund_amount
 from sandbox.webhooks import Deliverer, WebhookTarget
 
 BANK_DELAYS = (2, 10, 60)  # seconds the checkout page offers for a bank debit to settle
@@ -36,23 +36,6 @@ class RecordedRequest:
     params: dict[str, str]
     idempotency_key: str | None
     stripe_version: str | None = None  # the Stripe-Version the request asked for
-
-
-class RefundOrigin(StrEnum):
-    """Who asked for a refund: the API (the service) or a person (dashboard, trigger)."""
-
-    API = "api"
-    DASHBOARD = "dashboard"
-
-
-@dataclass(frozen=True)
-class RefundRecord:
-    """One refund made, as the dashboard lists it: the Refund object and who asked."""
-
-    refund: dict[str, Any]
-    session_id: str
-    origin: RefundOrigin
-    request: RequestRef
 
 
 class SandboxState:
@@ -231,30 +214,7 @@ class SandboxState:
         cumulative `amount_refunded`. Raises Refusal with Stripe's error when Stripe would
         refuse it."""
         payment = self._refundable(session_id)
-        left = payment.amount - payment.amount_refunded
-        if left == 0:
-            raise Refusal(
-                invalid(
-                    f"Charge {payment.charge} has already been refunded.",
-                    code="charge_already_refunded",
-                )
-            )
-        amount = left if amount is None else amount
-        if amount < 1:
-            raise Refusal(invalid("This value must be greater than or equal to 1.", param="amount"))
-        if amount > left:
-            than = (
-                f"unrefunded amount on charge ({_money(left, payment.currency)})"
-                if payment.amount_refunded
-                else f"charge amount ({_money(payment.amount, payment.currency)})"
-            )
-            raise Refusal(
-                invalid(
-                    f"Refund amount ({_money(amount, payment.currency)}) is greater than {than}",
-                    param="amount",
-                    code="amount_too_large",
-                )
-            )
+        amount = refund_amount(payment, amount)
         refund = objects.refund(payment, amount, self._now(), reason=reason, metadata=metadata)
         payment.refunds.append(refund)
         self.refund_log.append(RefundRecord(copy.deepcopy(refund), session_id, origin, request))
@@ -376,21 +336,7 @@ class SandboxState:
     def _refundable(self, session_id: str) -> objects.Payment:
         session = self._session(session_id, status="complete")
         payment = self.payments[session_id]
-        if session["payment_status"] != "paid":
-            raise Refusal(
-                invalid(
-                    f"This PaymentIntent ({payment.payment_intent}) does not have a successful "
-                    "charge to refund.",
-                    param="payment_intent",
-                )
-            )
-        if payment.dispute is not None and payment.dispute["status"] != "won":
-            raise Refusal(
-                invalid(
-                    f"Charge {payment.charge} has been charged back; cannot issue a refund.",
-                    code="charge_disputed",
-                )
-            )
+        check_refundable(payment, paid=session["payment_status"] == "paid")
         return payment
 
     def _paid(self, session_id: str) -> objects.Payment:
@@ -409,10 +355,3 @@ class SandboxState:
                 event_type, obj, created=created, api_version=self.api_version, request=request
             )
         )
-
-
-def _money(amount: int, currency: str) -> str:
-    """How Stripe writes an amount in its error messages: 250000 usd -> "$2,500.00"."""
-    if currency.lower() == "usd":
-        return f"${amount / 100:,.2f}"
-    return f"{amount / 100:,.2f} {currency.upper()}"

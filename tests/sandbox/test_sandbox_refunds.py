@@ -14,7 +14,8 @@ import stripe
 import tornado.httpclient
 from sandbox_helpers import MakeClient, WithWebhooks, open_session
 
-from sandbox.state import RefundOrigin, SandboxState
+from sandbox.refunds import RefundOrigin
+from sandbox.state import SandboxState
 
 pytest_plugins = ["sandbox_fixtures"]
 
