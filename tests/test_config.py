@@ -62,6 +62,8 @@ INVALID_VALUES = [
     ("EVENT_LOOP", "trio"),
     ("RATE_LIMIT_CHECKOUT", "lots"),
     ("RATE_LIMIT_STATUS", "0/hour"),
+    ("RATE_LIMIT_KEYS", "yes"),
+    ("DUPLICATE_PAYMENT_REFUNDS", "maybe"),
     ("TRUSTED_PROXIES", "10.0.0.0/33"),
     ("MAX_CONNECTIONS", "0"),
     ("BODY_TIMEOUT_SECONDS", "never"),

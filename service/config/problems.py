@@ -47,6 +47,7 @@ EXPECTED = {
     "MAX_CONNECTIONS": "a whole number, 1 to 1000000",
     "RATE_LIMIT_CHECKOUT": "N/second, N/minute or N/hour, or off",
     "RATE_LIMIT_STATUS": "N/second, N/minute or N/hour, or off",
+    "RATE_LIMIT_KEYS": "on or off",
     "TRUSTED_PROXIES": "comma-separated addresses or networks like 10.0.0.0/8",
     "STRIPE_CONFIRM_MAX_PER_SECOND": "reads a second, 0 to 1000",
 }

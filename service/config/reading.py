@@ -117,6 +117,7 @@ def _converted(raw: dict[str, Any]) -> dict[str, Any]:
             "log_level": raw["log_level"].upper(),
             "stripe_api_base": raw["stripe_api_base"].rstrip("/"),
             "duplicate_payment_refunds": raw["duplicate_payment_refunds"] == "on",
+            "rate_limit_keys": raw["rate_limit_keys"] == "on",
             "trusted_proxies": (
                 setting_default("trusted_proxies")
                 if proxies is None
@@ -205,6 +206,11 @@ def _read_fields(env: Env) -> dict[str, Any]:
     raw["duplicate_payment_refunds"] = env.str(
         "DUPLICATE_PAYMENT_REFUNDS",
         "on" if setting_default("duplicate_payment_refunds") else "off",
+        validate=OneOf(("on", "off")),
+    )
+    raw["rate_limit_keys"] = env.str(
+        "RATE_LIMIT_KEYS",
+        "on" if setting_default("rate_limit_keys") else "off",
         validate=OneOf(("on", "off")),
     )
     return raw

@@ -73,6 +73,8 @@ class Settings:
     max_connections: int = 1000
     rate_limit_checkout: Rate | None = CHECKOUT_RATE_DEFAULT
     rate_limit_status: Rate | None = STATUS_RATE_DEFAULT
+    # API keys belong to trusted servers: limited only when this is on (RATE_LIMIT_KEYS).
+    rate_limit_keys: bool = False
     trusted_proxies: tuple[IPNetwork, ...] = ()
     stripe_confirm_max_per_second: float = 5.0
 

@@ -117,10 +117,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def caller(self) -> str | None:
         """Who is calling, as the rate limits see it: the token's `sub`; with API_AUTH=none
         the client's address (limits.caller_key); an API key belongs to a trusted server and
-        is not limited (None)."""
+        is not limited (None) unless RATE_LIMIT_KEYS=on, and then it is its key id."""
         identity = getattr(self, "identity", None)
         if isinstance(identity, Identity) and identity.kind is IdentityKind.KEY:
-            return None
+            return identity.actor if self.ctx.settings.rate_limit_keys else None
         if isinstance(identity, Identity) and identity.kind is IdentityKind.TOKEN:
             return identity.actor
         return caller_key(self.request, self.ctx.settings.trusted_proxies)

@@ -1,0 +1,79 @@
+"""RATE_LIMIT_KEYS: API keys belong to trusted servers and are not rate limited, unless
+RATE_LIMIT_KEYS=on; then each key is a caller of its own (its key id), cut at the route's
+limit with 429 and Retry-After, changing nothing, while another key goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from helpers import ServiceClient, StripeStandIn, new_id
+from tokens import bearer
+
+from service.config import Settings
+from service.http.limits import Rate
+
+BILLING_KEY = secrets.token_urlsafe(32)
+REPORTS_KEY = secrets.token_urlsafe(32)
+
+
+@pytest.fixture
+def rate_limit_keys() -> bool:
+    return False  # the default; a test that wants keys limited parametrizes it to True
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path, rate_limit_keys: bool) -> Settings:
+    keys = tmp_path / "api-keys"
+    keys.write_text(
+        "".join(
+            f"{key_id} {hashlib.sha256(key.encode()).hexdigest()}\n"
+            for key_id, key in (("billing", BILLING_KEY), ("reports", REPORTS_KEY))
+        )
+    )
+    return replace(
+        settings,
+        api_auth="keys",
+        api_keys_file=str(keys),
+        rate_limit_checkout=Rate(3, 60.0),
+        rate_limit_keys=rate_limit_keys,
+    )
+
+
+async def test_by_default_a_key_is_not_rate_limited(
+    client: ServiceClient, stripe_api: StripeStandIn
+) -> None:
+    responses = await asyncio.gather(
+        *(client.checkout(new_id(), headers=bearer(BILLING_KEY)) for _ in range(6))
+    )
+    assert [r.code for r in responses] == [200] * 6
+    assert stripe_api.state.create_calls == 6
+
+
+@pytest.mark.parametrize("rate_limit_keys", [True])
+async def test_with_rate_limit_keys_on_each_key_is_cut_at_the_limit_and_changes_nothing(
+    client: ServiceClient, stripe_api: StripeStandIn, settings: Settings, rate_limit_keys: bool
+) -> None:
+    assert settings.rate_limit_keys is rate_limit_keys is True
+    projects = [new_id() for _ in range(5)]
+    responses = await asyncio.gather(
+        *(client.checkout(p, headers=bearer(BILLING_KEY)) for p in projects)
+    )
+    assert sorted(r.code for r in responses) == [200] * 3 + [429] * 2
+    assert stripe_api.state.create_calls == 3
+    for project, response in zip(projects, responses, strict=True):
+        if response.code == 429:
+            assert response.json() == {"error": "too many requests; try again later"}
+            # 3 a minute: a token every 20 s.
+            assert 1 <= int(response.headers["Retry-After"]) <= 20
+            # Nothing stored: the project is unknown (asked with the other key, whose
+            # status reads are not limited by this test's checkout limit anyway).
+            assert (await client.status(project, headers=bearer(REPORTS_KEY))).code == 404
+    # Another key is another caller, with a bucket of its own.
+    other = await client.checkout(new_id(), headers=bearer(REPORTS_KEY))
+    assert other.code == 200
+    assert stripe_api.state.create_calls == 4
