@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from datetime import UTC, datetime, timedelta
@@ -122,3 +123,28 @@ def refunds_for(stripe_api: StripeStandIn, project: str) -> list[Any]:
     return [
         r for r in stripe_api.state.refund_log if r.refund["metadata"].get("project_id") == project
     ]
+
+
+async def checkout_flood(
+    client: ServiceClient,
+    stripe_api: StripeStandIn,
+    *,
+    count: int,
+    headers: dict[str, str],
+    allowed: int,
+    seconds_per_token: int,
+    status_headers: dict[str, str] | None = None,
+) -> None:
+    """`count` concurrent checkouts of new projects by one caller (`headers`) against its rate
+    limit: `allowed` of them answer 200 and make a Stripe session; the rest answer 429 with a
+    Retry-After of at most one token's time, and store nothing (the project stays unknown)."""
+    sessions_before = stripe_api.state.create_calls
+    projects = [new_id() for _ in range(count)]
+    responses = await asyncio.gather(*(client.checkout(p, headers=headers) for p in projects))
+    assert sorted(r.code for r in responses) == [200] * allowed + [429] * (count - allowed)
+    assert stripe_api.state.create_calls == sessions_before + allowed
+    for project, response in zip(projects, responses, strict=True):
+        if response.code == 429:
+            assert response.json() == {"error": "too many requests; try again later"}
+            assert 1 <= int(response.headers["Retry-After"]) <= seconds_per_token
+            assert (await client.status(project, headers=status_headers)).code == 404
