@@ -116,8 +116,6 @@ def _converted(raw: dict[str, Any]) -> dict[str, Any]:
             "cors_allowed_origins": tuple(o.rstrip("/") for o in raw["cors_allowed_origins"]),
             "log_level": raw["log_level"].upper(),
             "stripe_api_base": raw["stripe_api_base"].rstrip("/"),
-            "duplicate_payment_refunds": raw["duplicate_payment_refunds"] == "on",
-            "rate_limit_keys": raw["rate_limit_keys"] == "on",
             "trusted_proxies": (
                 setting_default("trusted_proxies")
                 if proxies is None
@@ -184,6 +182,9 @@ _TEXTS_OR_NONE: tuple[tuple[str, Callable[[str], bool] | None], ...] = (
     ("TRUSTED_PROXIES", checks.proxies),
 )
 
+# On/off switches: (variable); the Settings field (its name in lower case) is a bool.
+_SWITCHES = ("DUPLICATE_PAYMENT_REFUNDS", "RATE_LIMIT_KEYS")
+
 
 def _read_fields(env: Env) -> dict[str, Any]:
     """Every variable but the secrets and the checkout's, by Settings field, as read (valid
@@ -203,14 +204,7 @@ def _read_fields(env: Env) -> dict[str, Any]:
         list(setting_default("cors_allowed_origins")),
         validate=checks.origins,
     )
-    raw["duplicate_payment_refunds"] = env.str(
-        "DUPLICATE_PAYMENT_REFUNDS",
-        "on" if setting_default("duplicate_payment_refunds") else "off",
-        validate=OneOf(("on", "off")),
-    )
-    raw["rate_limit_keys"] = env.str(
-        "RATE_LIMIT_KEYS",
-        "on" if setting_default("rate_limit_keys") else "off",
-        validate=OneOf(("on", "off")),
-    )
+    for name in _SWITCHES:
+        default = "on" if setting_default(name.lower()) else "off"
+        raw[name.lower()] = env.str(name, default, validate=OneOf(("on", "off"))) == "on"
     return raw
