@@ -4,13 +4,15 @@
 -- transaction of the change; this file only reads them.
 
 -- name: list-project-history(project_id)
--- A project's status changes, oldest first. Uses payment_audit_chain_seq_key (project_id, chain_seq).
+-- A project's status changes, oldest first: its hash chain's order, which is the order they
+-- were written in (a project's writers are serialised by its row lock). Read straight from
+-- payment_audit_chain_seq_key (project_id, chain_seq), no sort.
 SELECT audit_id, project_id, from_status, to_status, cause, cause_event_id, payment_intent_id,
        request_id,
        actor, changed_at
   FROM payment_audit
  WHERE project_id = :project_id
- ORDER BY changed_at, audit_id;
+ ORDER BY chain_seq;
 
 -- name: list-audit-chain()
 -- Every audit row, chain by chain (one per project) in chain order, with the exact text its

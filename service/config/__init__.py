@@ -6,7 +6,7 @@ wrong.
 """
 
 from service.config.problems import ConfigError
-from service.config.reading import NEEDS, load_settings
+from service.config.reading import load_settings
 from service.config.settings import Settings
 
-__all__ = ["NEEDS", "ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings"]

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -22,9 +22,6 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from service.errors import Unauthenticated
 from service.http.identity import Identity, IdentityKind, bearer
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("service.auth")
 

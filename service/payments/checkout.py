@@ -331,15 +331,7 @@ async def _store_session(
     if not row["stored"]:
         return None
     if row["to_status"] != row["from_status"]:
-        from_status = row["from_status"]
-        log_change(
-            StatusChange(
-                project_id=project_id,
-                from_status=PaymentStatus(from_status) if from_status else None,
-                to_status=PaymentStatus(row["to_status"]),
-            ),
-            str(AuditCause.API_CHECKOUT),
-        )
+        log_change(StatusChange.of_row(project_id, row), str(AuditCause.API_CHECKOUT))
     if row["new_actions"] and outbox is not None:
         outbox.schedule(project_id)  # the refused session's expiry, owed to Stripe
     if row["refused"]:

@@ -4,9 +4,10 @@ its log line, and the project id rule."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -23,6 +24,17 @@ class StatusChange:
     project_id: str
     from_status: PaymentStatus | None
     to_status: PaymentStatus
+
+    @classmethod
+    def of_row(cls, project_id: str, row: Mapping[str, Any]) -> StatusChange:
+        """The change a settling statement reports in its from_status and to_status columns
+        (from_status NULL: the project's first status)."""
+        from_status = row["from_status"]
+        return cls(
+            project_id=project_id,
+            from_status=PaymentStatus(from_status) if from_status else None,
+            to_status=PaymentStatus(row["to_status"]),
+        )
 
 
 def validate_project_id(value: object) -> str:

@@ -1,13 +1,13 @@
 """Receive a Stripe event (a webhook delivery, or reconcile): record its fact, settle the status.
 
 The data path reads straight down: verify the signature -> parse the event -> the fact it
-tells (payments/facts.py) -> one statement that records the event once, stores the fact and
-re-derives the project's status from all its facts (queries/facts.sql apply-fact).
+tells (payments/facts.py) -> one statement that stores the fact once, re-derives the
+project's status from all its facts and records the event with its outcome (queries/facts.sql
+apply-fact).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,13 +17,11 @@ import asyncpg
 from service.config import Settings
 from service.db import Queries
 from service.logs import actor_var, request_id_var
-from service.payments.common import StatusChange, connection, log_change
+from service.payments.common import StatusChange, connection, log, log_change
 from service.payments.facts import Fact, NoFact, fact_of_event
-from service.payments.model import AuditCause, Outcome, PaymentStatus
+from service.payments.model import AuditCause, Outcome
 from service.payments.outbox import Outbox
 from service.webhook_events import StripeEvent, parse_event, verify_signature
-
-log = logging.getLogger("service.payments")
 
 
 @dataclass(frozen=True)
@@ -152,12 +150,7 @@ async def store_fact(
         return FactResult(outcome=Outcome.DUPLICATE)
     outcome = Outcome(row["outcome"])
     if outcome is Outcome.APPLIED:
-        from_status = row["from_status"]
-        change = StatusChange(
-            project_id=row["project_id"],
-            from_status=PaymentStatus(from_status) if from_status else None,
-            to_status=PaymentStatus(row["to_status"]),
-        )
+        change = StatusChange.of_row(row["project_id"], row)
         log_change(change, f"{cause}:{event.event_id}" if event else str(cause))
     if row["new_actions"]:
         log.warning(

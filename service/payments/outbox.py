@@ -96,7 +96,7 @@ class Outbox:
                     "duplicate payment NOT refunded: DUPLICATE_PAYMENT_REFUNDS=off",
                     extra={"fields": fields},
                 )
-                self.metrics.duplicate_refunds.labels(str(Sent.DISABLED)).inc()
+                self._count(kind, Sent.DISABLED)
                 await self._note(action, "refunds are turned off (DUPLICATE_PAYMENT_REFUNDS=off)")
             return Sent.DISABLED
         try:

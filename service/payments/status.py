@@ -48,8 +48,13 @@ async def payment_status(
         row["status"] == PaymentStatus.PENDING and settings.stripe_confirm_interval_seconds > 0
     )
     session_id = await _claim_stripe_check(pool, queries, settings, project_id) if confirm else None
-    session = await _read_session(gateway, settings, session_id, project_id, stripe_reads)
-    if session_id is not None and session is not None:
+    if (
+        session_id is not None
+        and (
+            session := await _read_session(gateway, settings, session_id, project_id, stripe_reads)
+        )
+        is not None
+    ):
         result = await store_session_read(
             pool,
             queries,
@@ -85,14 +90,14 @@ async def _claim_stripe_check(
 async def _read_session(
     gateway: StripeGateway,
     settings: Settings,
-    session_id: str | None,
+    session_id: str,
     project_id: str,
     stripe_reads: TokenBucket | None,
 ) -> dict[str, Any] | None:
-    """The session as Stripe has it, or None: nothing to read, over the per-replica cap
+    """The session as Stripe has it, or None: over the per-replica cap
     (STRIPE_CONFIRM_MAX_PER_SECOND: the page simply sees the stored status, and the webhook
     still comes), or Stripe did not answer in time."""
-    if session_id is None or (stripe_reads is not None and not stripe_reads.take()):
+    if stripe_reads is not None and not stripe_reads.take():
         return None
     try:
         return await asyncio.wait_for(
