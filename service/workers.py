@@ -29,6 +29,11 @@ MAX_RESTARTS_PER_MINUTE = 10
 def _start_worker(settings: Settings, sockets: list[socket.socket]) -> int:
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the supervisor's code
+        # The supervisor's SIGTERM/SIGINT handler came across the fork: in a worker it would
+        # signal the worker's siblings and leave the worker running. Until serve() installs its
+        # own (graceful) handlers, a signal simply ends a worker that serves nothing yet.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         code = 0
         # Its own log writer: the supervisor's writer thread did not survive the fork.
         configure_logging(settings.log_level, settings.log_buffer_lines)
