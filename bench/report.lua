@@ -1,4 +1,4 @@
--- Shared by the bench's wrk scripts: done() prints one line that bench/run.py parses.
+-- Shared by the bench's wrk scripts: done() prints one line that bench/wrk.py parses.
 -- Each script keeps its per-thread state in globals; `sent` is read back from every thread.
 local report = {}
 local threads = {}

@@ -75,8 +75,6 @@ def service_env(
         settings | {"WEBHOOK_TOLERANCE_SECONDS": "3600", "WEB_CONCURRENCY": str(workers)},
         code=profile.code,
     )
-    for name in ("LOG_LEVEL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE"):
-        env.pop(name, None)
     if profile.tuned:
         env |= {
             "LOG_LEVEL": "WARNING",

@@ -1,4 +1,4 @@
--- Replays pre-signed Stripe webhooks, each request a different event. bench/run.py writes
+-- Replays pre-signed Stripe webhooks, each request a different event. bench/webhooks.py writes
 -- one file per wrk thread ($BENCH_DATA.<thread>), one "<Stripe-Signature>\t<body>" a line;
 -- every request is formatted once at init, so request() only hands out the next one.
 local report = dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
@@ -24,7 +24,7 @@ end
 function request()
    sent = sent + 1
    if sent > #reqs then
-      -- Out of distinct events: a repeat would be a duplicate delivery. run.py fails the
+      -- Out of distinct events: a repeat would be a duplicate delivery. bench/webhooks.py fails the
       -- round when this happens, so this only keeps wrk alive until the end.
       wrapped = 1
       return reqs[((sent - 1) % #reqs) + 1]

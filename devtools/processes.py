@@ -14,7 +14,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # What a service started here must not inherit from the caller's shell: its configuration
 # is what the caller gives it, nothing more (a container is given nothing else either).
-_NOT_INHERITED = ("STRIPE_", "DATABASE_", "WEB_CONCURRENCY", "METRICS_", "RATE_LIMIT_", "MAX_CONN")
+_NOT_INHERITED = (
+    "STRIPE_",
+    "DATABASE_",
+    "DB_POOL_",
+    "LOG_LEVEL",
+    "WEB_CONCURRENCY",
+    "METRICS_",
+    "RATE_LIMIT_",
+    "MAX_CONN",
+)
 
 
 def free_port() -> int:

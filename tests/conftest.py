@@ -4,7 +4,8 @@ The database is created fresh for each test run: on the server named by TEST_DAT
 when it is set, otherwise on a throwaway embedded PostgreSQL the run starts itself. Tests
 isolate themselves by using project and event ids of their own (see `helpers.new_id`).
 
-Only fixtures live here: what tests import (keys, the service's client, example events) is in
+Fixtures live here, with what only they use (the session's leak check's lists, the loader of
+the tests' own queries); what tests import (keys, the service's client, example events) is in
 helpers.py, as pytest advises, so that no test imports conftest.
 """
 
@@ -24,9 +25,7 @@ import asyncpg
 import pytest
 import tornado.httpclient
 import tornado.httpserver
-import tornado.httputil
 import tornado.ioloop
-import tornado.testing
 import tornado.web
 from helpers import (
     GOOD,

@@ -6,6 +6,7 @@ re-targeted and signed, and the records the fixtures hand out.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
@@ -158,11 +159,6 @@ def sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = N
     )
 
 
-def example_event(name: str) -> dict[str, Any]:
-    """One of Stripe's example payloads (sandbox/data/events), as a fresh dict."""
-    return examples.example_event(name)
-
-
 def event_for(
     name: str,
     project_id: str | None,
@@ -234,3 +230,8 @@ def refused_settings(**kwargs: Any) -> pytest.ExceptionInfo[ConfigError]:
     with pytest.raises(ConfigError) as caught:
         load_settings(**kwargs)
     return caught
+
+
+def key_line(key_id: str, key: str) -> str:
+    """One line of an API_KEYS_FILE: the key's id and the SHA-256 of the key."""
+    return f"{key_id} {hashlib.sha256(key.encode()).hexdigest()}\n"

@@ -4,12 +4,11 @@ API_KEYS_FILE; keys are rotated by editing the file, without a restart."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from pathlib import Path
 
 import pytest
-from helpers import ServiceClient, new_id, with_settings
+from helpers import ServiceClient, key_line, new_id, with_settings
 from tokens import bearer
 
 from service.config import Settings
@@ -18,10 +17,6 @@ from service.http.context import AppContext
 
 OLD_KEY = secrets.token_urlsafe(32)
 NEW_KEY = secrets.token_urlsafe(32)
-
-
-def key_line(key_id: str, key: str) -> str:
-    return f"{key_id} {hashlib.sha256(key.encode()).hexdigest()}\n"
 
 
 @pytest.fixture

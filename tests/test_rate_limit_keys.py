@@ -5,14 +5,13 @@ limit with 429 and Retry-After, changing nothing, while another key goes on."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from flows import checkout_flood
-from helpers import ServiceClient, StripeStandIn, new_id
+from helpers import ServiceClient, StripeStandIn, key_line, new_id
 from tokens import bearer
 
 from service.config import Settings
@@ -30,12 +29,7 @@ def rate_limit_keys() -> bool:
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path, rate_limit_keys: bool) -> Settings:
     keys = tmp_path / "api-keys"
-    keys.write_text(
-        "".join(
-            f"{key_id} {hashlib.sha256(key.encode()).hexdigest()}\n"
-            for key_id, key in (("billing", BILLING_KEY), ("reports", REPORTS_KEY))
-        )
-    )
+    keys.write_text(key_line("billing", BILLING_KEY) + key_line("reports", REPORTS_KEY))
     return replace(
         settings,
         api_auth="keys",

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import tornado.httpclient
-import tornado.testing
 from flows import checked_out_event
 from helpers import SECRET_KEY, WEBHOOK_SECRET, ServiceClient, StripeStandIn, new_id
 from processes import free_port, kill_if_running, service_environment, wait_healthy

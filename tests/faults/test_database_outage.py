@@ -8,7 +8,7 @@ import time
 
 import tornado.httpclient
 from flows import checked_out_event
-from helpers import OwnedPostgres, ServiceClient, StripeStandIn, new_id
+from helpers import OwnedPostgres, StripeStandIn, new_id
 from processes import ServiceProcess, free_port, service_environment
 
 from devtools.postgres import start_embedded_again, stop_embedded
@@ -19,15 +19,6 @@ def on_owned_postgres(owned_postgres: OwnedPostgres, stripe_api: StripeStandIn) 
     return service_environment(
         owned_postgres.url, stripe_api, free_port(), DB_CONNECT_TIMEOUT_SECONDS="1"
     )
-
-
-async def healthy_again(client: ServiceClient, failure: str) -> None:
-    """Waits up to about ten seconds for /health to answer 200 again; fails with `failure`."""
-    for _ in range(100):
-        if (await client.request("GET", "/health")).code == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(failure)
 
 
 async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
@@ -62,7 +53,8 @@ async def test_outage_answers_5xx_then_recovers_and_redelivery_applies(
         assert service.process.poll() is None
 
         await asyncio.to_thread(start_embedded_again, owned_postgres.server)
-        await healthy_again(client, "the service did not recover after the database returned")
+        # The service recovers by itself once the database is back.
+        await service.wait_healthy(http, seconds=10)
         redelivered = await client.webhook(event)  # Stripe's retry of the same event
         assert redelivered.code == 200
         assert redelivered.json() == {"received": True}
@@ -92,7 +84,8 @@ async def test_a_service_started_during_an_outage_serves_once_the_database_is_ba
             raise AssertionError("the service did not start without its database")
         assert health.code == 500
         await asyncio.to_thread(start_embedded_again, owned_postgres.server)
-        await healthy_again(client, "the service did not connect once the database was back")
+        # It connects once the database is back, without a restart.
+        await service.wait_healthy(http, seconds=10)
         assert (await client.checkout(new_id())).code == 200
     finally:
         http.close()
