@@ -8,8 +8,9 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -123,3 +124,145 @@ def _apply_all(url: str) -> None:
 
     with get_backend(yoyo_url(url)) as backend, backend.lock():
         backend.apply_migrations(backend.to_apply(read_migrations(str(MIGRATIONS_DIR))))
+
+
+def test_facts_recorded_before_the_latest_state_rows_derive_the_same_across_0005_and_back(
+    empty_database: str, queries: db.Queries, test_queries: FixtureQueries
+) -> None:
+    """0005.latest-state folds the facts 0003/0004 stored (events' and reads') into one row per
+    object: every project derives the status it had, an event recorded before is still a
+    duplicate, and its rollback puts the facts back where 0004 reads them."""
+    from yoyo import get_backend, read_migrations  # noqa: PLC0415 - only this test steps by hand
+
+    from service.db import MIGRATIONS_DIR, yoyo_url  # noqa: PLC0415
+
+    def step(ids: set[str], *, rollback: bool = False) -> None:
+        with get_backend(yoyo_url(empty_database)) as backend, backend.lock():
+            chosen = read_migrations(str(MIGRATIONS_DIR)).filter(lambda m: m.id in ids)
+            if rollback:
+                backend.rollback_migrations(chosen)
+            else:
+                backend.apply_migrations(backend.to_apply(chosen))
+
+    before_0005 = {"0001.initial", "0002.security", "0003.facts", "0004.fewer-writes"}
+    step(before_0005)
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+    # (project, [(event id or None for a read, kind, object, payment intent, state, stage,
+    #   amount, refunded, seconds after t0)]), delivered in the order listed.
+    lifecycles: list[
+        tuple[
+            str,
+            list[tuple[str | None, str, str, str | None, str, int, int | None, int | None, int]],
+        ]
+    ] = [
+        ("m_paid", [("evt_m1", "session", "cs_m_paid", "pi_m_paid", "paid", 2, None, None, 1)]),
+        (
+            "m_refund_first",
+            [
+                ("evt_m2", "payment", "pi_m_rf", "pi_m_rf", "refunded", 0, 500, 500, 9),
+                ("evt_m3", "session", "cs_m_refund_first", "pi_m_rf", "paid", 2, None, None, 1),
+            ],
+        ),
+        (
+            "m_won",
+            [
+                ("evt_m4", "session", "cs_m_won", "pi_m_won", "paid", 2, None, None, 1),
+                ("evt_m5", "dispute", "dp_m_won", "pi_m_won", "won", 2, None, None, 9),
+                ("evt_m6", "dispute", "dp_m_won", "pi_m_won", "open", 1, None, None, 5),
+            ],
+        ),
+        (
+            "m_open",
+            [
+                ("evt_m7", "session", "cs_m_open", "pi_m_open", "paid", 2, None, None, 1),
+                ("evt_m8", "dispute", "dp_m_open", "pi_m_open", "open", 1, None, None, 5),
+            ],
+        ),
+        ("m_read", [(None, "session", "cs_m_read", "pi_m_read", "paid", 2, None, None, 1)]),
+        (
+            "m_failed",
+            [
+                ("evt_m9", "session", "cs_m_failed", None, "payment_failed", 2, None, None, 5),
+                ("evt_m10", "session", "cs_m_failed", None, "awaiting_payment", 1, None, None, 1),
+            ],
+        ),
+    ]
+    expected = {
+        "m_paid": "paid",
+        "m_refund_first": "refunded",
+        "m_won": "paid",
+        "m_open": "disputed",
+        "m_read": "paid",
+        "m_failed": "failed",
+    }
+
+    async def apply(conn: asyncpg.Connection, fact: tuple[Any, ...]) -> asyncpg.Record:
+        event_id, kind, object_id, intent, state, stage, amount, refunded, seconds = fact
+        when = t0 + timedelta(seconds=seconds)
+        row = await queries.apply_fact(
+            conn,
+            event_id=event_id,
+            event_type="test" if event_id else None,
+            event_created_at=when if event_id else None,
+            livemode=False if event_id else None,
+            received_at=datetime.now(UTC) if event_id else None,
+            object_kind=kind,
+            object_id=object_id,
+            payment_intent_id=intent,
+            state=state,
+            stage=stage,
+            amount=amount,
+            amount_refunded=refunded,
+            fact_created_at=when,
+            cause="stripe_event" if event_id else "api_confirmation",
+            request_id=None,
+            actor="stripe",
+        )
+        assert row is not None
+        return row
+
+    async def statuses(conn: asyncpg.Connection) -> dict[str, str]:
+        found = {}
+        for project in expected:
+            derived = await queries.derive_project_payment(conn, project_id=project)
+            stored = await test_queries.get_project_row(conn, project_id=project)
+            assert derived is not None
+            assert stored is not None
+            assert derived["status"] == stored["status"]
+            found[project] = derived["status"]
+        return found
+
+    async def run() -> None:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            for project, facts in lifecycles:
+                await test_queries.add_project_row(
+                    conn,
+                    project_id=project,
+                    status="pending",
+                    checkout_session_id=f"cs_{project}",
+                    payment_intent_id=None,
+                )
+                await test_queries.add_checkout_session(
+                    conn, session_id=f"cs_{project}", project_id=project
+                )
+                for fact in facts:
+                    await apply(conn, fact)
+            assert await statuses(conn) == expected
+            await asyncio.to_thread(step, {"0005.latest-state"})
+            assert await statuses(conn) == expected
+            again = await apply(conn, lifecycles[0][1][0])
+            assert again["duplicate"] is True
+            await asyncio.to_thread(step, {"0005.latest-state"}, rollback=True)
+            assert await statuses(conn) == expected
+            assert (await apply(conn, lifecycles[2][1][1]))["duplicate"] is True
+            await asyncio.to_thread(step, {"0005.latest-state"})
+            assert await statuses(conn) == expected
+            # And a new event still counts: the open dispute is lost.
+            lost = ("evt_m11", "dispute", "dp_m_open", "pi_m_open", "lost", 2, None, None, 9)
+            assert (await apply(conn, lost))["to_status"] == "refunded"
+        finally:
+            await conn.close()
+
+    asyncio.run(run())

@@ -1,9 +1,11 @@
 """The SPEC's derivation of a payment status from facts, stated in Python.
 
-The database derives the status itself, in `derive_project_payment()` (migrations/), because
-every webhook must settle a project in one round trip; this module is the same rule list
-written for people and for tests. tests/test_derivation.py feeds both the same generated fact
-sets and requires the same answer, so the two cannot drift apart.
+The database derives the status itself, because every webhook must settle a project in one
+round trip: `record_stripe_fact()` keeps each object's latest state in its `stripe_objects`
+row as facts arrive, and `derive_project_payment()` reads those rows (migrations/0005). This
+module is the same rule list, over the facts themselves, written for people and for tests.
+tests/test_derivation.py feeds both the same generated fact sets and requires the same
+answer, so the two cannot drift apart.
 
 SPEC "POST /webhooks/stripe": for each Stripe object the latest state counts (the fact Stripe
 created last; on a tie, the later stage). A session's status is the first that holds of:

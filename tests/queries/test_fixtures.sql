@@ -34,7 +34,8 @@ SELECT concat_ws(E'\n',
     (SELECT string_agg(row_to_json(e)::text, E'\n') FROM stripe_events e),
     (SELECT string_agg(row_to_json(a)::text, E'\n') FROM payment_audit a),
     (SELECT string_agg(row_to_json(s)::text, E'\n') FROM checkout_sessions s),
-    (SELECT string_agg(row_to_json(f)::text, E'\n') FROM stripe_facts f));
+    (SELECT string_agg(row_to_json(f)::text, E'\n') FROM stripe_facts f),
+    (SELECT string_agg(row_to_json(o)::text, E'\n') FROM stripe_objects o));
 
 -- name: add-project-row(project_id, status, checkout_session_id, payment_intent_id)!
 -- A project row as a checkout (or, before 0003.facts, a webhook) left it.
@@ -53,12 +54,11 @@ INSERT INTO stripe_events (event_id, event_type, stripe_created_at, livemode, ou
 VALUES (:event_id, 'test', now(), false, 'unchanged', now());
 
 -- name: add-fact(event_id, object_kind, object_id, payment_intent_id, state, stage, amount, amount_refunded, stripe_created_at)!
--- One fact, as apply_stripe_fact would store it (without settling anything).
-INSERT INTO stripe_facts (event_id, object_kind, object_id, payment_intent_id, state, stage,
-                          amount, amount_refunded, stripe_created_at)
-VALUES (:event_id, :object_kind, :object_id, :payment_intent_id, :state, :stage, :amount,
-        :amount_refunded, :stripe_created_at)
-ON CONFLICT DO NOTHING;
+-- One fact folded into its object, as apply_stripe_fact does (without settling anything);
+-- event_id NULL: a read of a session from Stripe.
+SELECT record_stripe_fact(CAST(:event_id AS text) IS NOT NULL, :object_kind, :object_id,
+                          :payment_intent_id, :state, :stage, :amount, :amount_refunded,
+                          :stripe_created_at);
 
 -- name: disable-audit-triggers#
 -- What the table's owner can do (issue 12): set the append-only triggers aside.
