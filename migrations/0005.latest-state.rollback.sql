@@ -93,6 +93,48 @@ WITH sessions AS (
       FROM with_payment w;
 $$;
 
+CREATE OR REPLACE FUNCTION derive_project_payment(p_project_id text)
+RETURNS TABLE (status text, session_id text, payment_intent_id text, holding bigint)
+LANGUAGE sql STABLE
+AS $$
+WITH statuses AS (
+    SELECT * FROM session_payment_statuses(p_project_id)
+)
+SELECT r.status, r.session_id, r.payment_intent_id,
+       (SELECT count(*) FROM statuses st WHERE st.status IN ('paid', 'disputed')) AS holding
+  FROM (
+      -- 1. Money held: the kept payment's session, whose paid fact Stripe created first.
+      (SELECT st.status, st.session_id, st.payment_intent_id, 1 AS rule
+         FROM statuses st
+        WHERE st.status IN ('paid', 'disputed')
+        ORDER BY st.paid_at, st.session_id COLLATE "C"
+        LIMIT 1)
+      UNION ALL
+      -- 2. A delayed payment on its way.
+      (SELECT st.status, st.session_id, st.payment_intent_id, 2
+         FROM statuses st
+        WHERE st.status = 'processing'
+        ORDER BY st.session_id COLLATE "C"
+        LIMIT 1)
+      UNION ALL
+      -- 3. The current session (the one the latest checkout made or reused).
+      (SELECT st.status, st.session_id, st.payment_intent_id, 3
+         FROM statuses st
+         JOIN projects p ON p.checkout_session_id = st.session_id
+        WHERE p.project_id = p_project_id)
+      UNION ALL
+      -- 3'. A project the service never checked out: its only session.
+      (SELECT st.status, st.session_id, st.payment_intent_id, 4
+         FROM statuses st
+        ORDER BY st.session_id COLLATE "C"
+        LIMIT 1)
+      UNION ALL
+      SELECT 'pending', NULL, NULL, 5
+  ) r
+ ORDER BY r.rule
+ LIMIT 1;
+$$;
+
 CREATE OR REPLACE FUNCTION settle_project_status(p_project_id text, p_cause text, p_cause_event_id text,
                                       p_request_id text, p_actor text,
                                       OUT from_status text, OUT to_status text,
@@ -238,6 +280,7 @@ BEGIN
 END;
 $$;
 
+DROP FUNCTION owe_duplicate_refunds(text, text, text, text, text, text);
 DROP FUNCTION record_stripe_fact(boolean, text, text, text, text, smallint, bigint, bigint,
                                  timestamptz);
 DROP TABLE stripe_objects;

@@ -203,14 +203,87 @@ SELECT cs.session_id,
  WHERE cs.project_id = p_project_id;
 $$;
 
+-- THE derivation, second step (0003.facts's rules, unchanged): the project's status, the
+-- session it comes from and that session's payment intent, and how many of its sessions hold
+-- money (more than one: duplicates). The first of the SPEC's rules that holds, as one sort of
+-- the project's few sessions (0003 ran a subquery per rule):
+--   1. money held: the kept payment's session, whose paid fact Stripe created first;
+--   2. a delayed payment on its way;
+--   3. the current session (the one the latest checkout made or reused);
+--   3'. a project the service never checked out: its only session (the first by id);
+--   and pending when it has no session at all.
+CREATE OR REPLACE FUNCTION derive_project_payment(p_project_id text)
+RETURNS TABLE (status text, session_id text, payment_intent_id text, holding bigint)
+LANGUAGE sql STABLE
+AS $$
+SELECT r.status, r.session_id, r.payment_intent_id, r.holding
+  FROM (
+      SELECT st.status, st.session_id, st.payment_intent_id, st.paid_at,
+             count(*) FILTER (WHERE st.status IN ('paid', 'disputed')) OVER () AS holding,
+             CASE WHEN st.status IN ('paid', 'disputed') THEN 1
+                  WHEN st.status = 'processing' THEN 2
+                  WHEN st.session_id = (SELECT p.checkout_session_id FROM projects p
+                                         WHERE p.project_id = p_project_id) THEN 3
+                  ELSE 4
+             END AS rule
+        FROM session_payment_statuses(p_project_id) st
+      UNION ALL
+      SELECT 'pending', NULL, NULL, NULL, 0, 5
+  ) r
+ ORDER BY r.rule, CASE WHEN r.rule = 1 THEN r.paid_at END, r.session_id COLLATE "C"
+ LIMIT 1;
+$$;
+
+-- Every other session of the project that holds money is a duplicate of the kept payment
+-- (session p_kept, the project now p_status): its full refund becomes owed (stripe_actions, once
+-- per payment intent) with an audit row of cause duplicate_payment. A duplicate is only named
+-- once both its own payment and the kept one are known from Stripe's events (a read of a
+-- session, or a refund or dispute standing in for its payment, dates it only roughly), so the
+-- same payment is kept whatever the order. Returns how many refunds became owed. Called only
+-- when more than one session holds money (planned with every audit insert, this statement
+-- cost every webhook more than the rest of its work).
+CREATE FUNCTION owe_duplicate_refunds(p_project_id text, p_kept text, p_status text,
+                                      p_cause_event_id text, p_request_id text, p_actor text)
+RETURNS integer
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_owed integer;
+BEGIN
+    WITH duplicates AS (
+        SELECT s.payment_intent_id
+          FROM session_payment_statuses(p_project_id) s
+         WHERE s.status IN ('paid', 'disputed')
+           AND s.session_id <> p_kept
+           AND s.payment_intent_id IS NOT NULL
+           AND s.paid_event_at IS NOT NULL
+           AND EXISTS (SELECT 1 FROM session_payment_statuses(p_project_id) k
+                        WHERE k.session_id = p_kept AND k.paid_event_at IS NOT NULL)
+    ), owed AS (
+        INSERT INTO stripe_actions (kind, object_id, project_id, idempotency_key)
+        SELECT 'refund_duplicate', d.payment_intent_id, p_project_id,
+               'refund-duplicate-' || d.payment_intent_id
+          FROM duplicates d
+        ON CONFLICT (kind, object_id) DO NOTHING
+        RETURNING object_id
+    ), audited AS (
+        INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
+                                   request_id, actor, payment_intent_id)
+        SELECT p_project_id, p_status, p_status, 'duplicate_payment', p_cause_event_id,
+               p_request_id, p_actor, o.object_id
+          FROM owed o
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_owed FROM audited;
+    RETURN v_owed;
+END;
+$$;
+
 -- Re-derives a project's status (its row locked by the caller) and, when it changed, stores it
 -- with one audit row, in one statement; the payment intent it comes from is kept up to date.
--- Every other session of it that holds money is a duplicate of the kept payment: its full
--- refund becomes owed (stripe_actions, once per payment intent) with an audit row of cause
--- duplicate_payment, after the status change's. A duplicate is only named once both its own
--- payment and the kept one are known from Stripe's events (a read of a session, or a refund
--- or dispute standing in for its payment, dates it only roughly), so the same payment is kept
--- whatever the order. Returns the status before and after, and how many actions became owed.
+-- Then the duplicates' refunds (owe_duplicate_refunds), after the status change's audit row.
+-- Returns the status before and after, and how many actions became owed. The checkout's
+-- settle; apply_stripe_fact writes the same way in its own statement, with the event row.
 CREATE OR REPLACE FUNCTION settle_project_status(p_project_id text, p_cause text,
                                                  p_cause_event_id text, p_request_id text,
                                                  p_actor text, OUT from_status text,
@@ -252,34 +325,9 @@ BEGIN
       INTO from_status, to_status, v_kept, v_holding
       FROM derived d LEFT JOIN before b ON true;
     new_actions := 0;
-    -- Only when more than one session holds money (planned with every audit insert, this
-    -- statement cost every webhook more than the rest of its work).
     IF v_holding > 1 THEN
-        WITH duplicates AS (
-            SELECT s.payment_intent_id
-              FROM session_payment_statuses(p_project_id) s
-             WHERE s.status IN ('paid', 'disputed')
-               AND s.session_id <> v_kept
-               AND s.payment_intent_id IS NOT NULL
-               AND s.paid_event_at IS NOT NULL
-               AND EXISTS (SELECT 1 FROM session_payment_statuses(p_project_id) k
-                            WHERE k.session_id = v_kept AND k.paid_event_at IS NOT NULL)
-        ), owed AS (
-            INSERT INTO stripe_actions (kind, object_id, project_id, idempotency_key)
-            SELECT 'refund_duplicate', d.payment_intent_id, p_project_id,
-                   'refund-duplicate-' || d.payment_intent_id
-              FROM duplicates d
-            ON CONFLICT (kind, object_id) DO NOTHING
-            RETURNING object_id
-        ), audited AS (
-            INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
-                                       request_id, actor, payment_intent_id)
-            SELECT p_project_id, to_status, to_status, 'duplicate_payment', p_cause_event_id,
-                   p_request_id, p_actor, o.object_id
-              FROM owed o
-            RETURNING 1
-        )
-        SELECT count(*) INTO new_actions FROM audited;
+        new_actions := owe_duplicate_refunds(p_project_id, v_kept, to_status, p_cause_event_id,
+                                             p_request_id, p_actor);
     END IF;
 END;
 $$;
@@ -301,6 +349,8 @@ CREATE OR REPLACE FUNCTION apply_stripe_fact(
 RETURNS TABLE (duplicate boolean, outcome text, project_id text, from_status text,
                to_status text, new_actions integer)
 LANGUAGE plpgsql
+-- One plan for every call (see settle_project_status).
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_project  text;
@@ -309,7 +359,8 @@ DECLARE
     v_outcome  text;
     v_actions  integer := 0;
     v_state    text;
-    v_settled  record;
+    v_kept     text;
+    v_holding  bigint;
 BEGIN
     -- The object's lock, then its payment intent's, always in that order.
     PERFORM pg_advisory_xact_lock(hashtextextended(p_object_id, 4712)),
@@ -360,34 +411,68 @@ BEGIN
                                 LIMIT 1)
            FOR UPDATE;
     END IF;
-    IF v_project IS NULL THEN
-        v_outcome := 'unattributed';
-    ELSE
-        v_settled := settle_project_status(
-                         v_project,
-                         CASE WHEN p_event_id IS NULL THEN p_cause ELSE 'stripe_event' END,
-                         p_event_id, p_request_id, p_actor);
-        v_from := v_settled.from_status;
-        v_to := v_settled.to_status;
-        v_actions := v_settled.new_actions;
-        v_outcome := CASE WHEN v_to IS DISTINCT FROM v_from THEN 'applied' ELSE 'unchanged' END;
-    END IF;
-    -- The event row, once, with its fact and outcome. It exists already only for an event
-    -- recorded before 0003.facts (without a fact): its row takes the fact and the new outcome.
-    IF p_event_id IS NOT NULL THEN
+    -- Settle and record, in one statement: the status derived again and, when it changed,
+    -- written with its audit row (as settle_project_status writes it: the same three steps,
+    -- here joined by the event row so that a webhook pays for one statement, not two and a
+    -- function call); and last the event row, once, with its fact and outcome. It exists
+    -- already only for an event recorded before 0003.facts (without a fact): that row takes
+    -- the fact and the outcome. With no project (unattributed) only the event row is written.
+    WITH before AS (
+        SELECT p.status FROM projects p WHERE p.project_id = v_project
+    ), derived AS (
+        SELECT d.status, d.session_id, d.payment_intent_id, d.holding
+          FROM derive_project_payment(v_project) d
+         WHERE v_project IS NOT NULL
+    ), moved AS (
+        UPDATE projects p
+           SET status = d.status,
+               payment_intent_id = coalesce(d.payment_intent_id, p.payment_intent_id),
+               updated_at = CASE WHEN d.status IS DISTINCT FROM p.status THEN now()
+                                 ELSE p.updated_at END
+          FROM derived d
+         WHERE p.project_id = v_project
+           AND (d.status IS DISTINCT FROM p.status
+                OR (d.payment_intent_id IS NOT NULL
+                    AND d.payment_intent_id IS DISTINCT FROM p.payment_intent_id))
+    ), audited AS (
+        INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
+                                   request_id, actor)
+        SELECT v_project, b.status, d.status,
+               CASE WHEN p_event_id IS NULL THEN p_cause ELSE 'stripe_event' END, p_event_id,
+               p_request_id, p_actor
+          FROM before b, derived d
+         WHERE d.status IS DISTINCT FROM b.status
+    ), settled AS (
+        SELECT b.status AS from_status, d.status AS to_status, d.session_id, d.holding,
+               CASE WHEN v_project IS NULL THEN 'unattributed'
+                    WHEN d.status IS DISTINCT FROM b.status THEN 'applied'
+                    ELSE 'unchanged' END AS outcome
+          FROM (SELECT 1) one
+          LEFT JOIN derived d ON true
+          LEFT JOIN before b ON true
+    ), recorded AS (
         INSERT INTO stripe_events AS e (event_id, event_type, stripe_created_at, livemode,
                                         project_id, outcome, received_at, applied_at,
                                         object_kind, object_id, payment_intent_id, state,
                                         stage, amount, amount_refunded)
-        VALUES (p_event_id, p_event_type, p_event_created_at, p_livemode, v_project, v_outcome,
-                p_received_at, clock_timestamp(), p_object_kind, p_object_id,
-                p_payment_intent_id, p_state, p_stage, p_amount, p_amount_refunded)
+        SELECT p_event_id, p_event_type, p_event_created_at, p_livemode, v_project, s.outcome,
+               p_received_at, clock_timestamp(), p_object_kind, p_object_id,
+               p_payment_intent_id, p_state, p_stage, p_amount, p_amount_refunded
+          FROM settled s
+         WHERE p_event_id IS NOT NULL
         ON CONFLICT ON CONSTRAINT stripe_events_pkey DO UPDATE
            SET outcome = excluded.outcome, project_id = excluded.project_id,
                applied_at = excluded.applied_at, object_kind = excluded.object_kind,
                object_id = excluded.object_id, payment_intent_id = excluded.payment_intent_id,
                state = excluded.state, stage = excluded.stage, amount = excluded.amount,
-               amount_refunded = excluded.amount_refunded;
+               amount_refunded = excluded.amount_refunded
+    )
+    SELECT s.from_status, s.to_status, s.session_id, s.holding, s.outcome
+      INTO v_from, v_to, v_kept, v_holding, v_outcome
+      FROM settled s;
+    IF v_holding > 1 THEN
+        v_actions := owe_duplicate_refunds(v_project, v_kept, v_to, p_event_id, p_request_id,
+                                           p_actor);
     END IF;
     RETURN QUERY SELECT false, v_outcome, v_project, v_from, v_to, v_actions;
 END;
