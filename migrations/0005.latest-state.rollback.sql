@@ -1,9 +1,6 @@
 -- Undoes 0005.latest-state: the events' facts go back into stripe_facts, 0003's derivation and
 -- settle and 0004's apply_stripe_fact come back, with the indexes they had. Statuses stay as
 -- they were last derived; the objects' rows go (they are a fold of the facts).
-DROP FUNCTION apply_stripe_fact(text, text, timestamptz, boolean, timestamptz, text, text, text,
-                                text, smallint, bigint, bigint, timestamptz, text, text, text);
-
 DROP INDEX stripe_facts_read_once_idx;
 ALTER TABLE stripe_facts ADD COLUMN event_id text UNIQUE
     REFERENCES stripe_events (event_id) DEFERRABLE INITIALLY DEFERRED;

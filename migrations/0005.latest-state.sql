@@ -358,7 +358,7 @@ DECLARE
     v_to       text;
     v_outcome  text;
     v_actions  integer := 0;
-    v_state    text;
+    v_state    text;  -- the object's latest state; only the assignment form needs it
     v_kept     text;
     v_holding  bigint;
 BEGIN
