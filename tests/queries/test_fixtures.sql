@@ -108,3 +108,22 @@ CREATE TABLE later_migration_table (id bigint PRIMARY KEY);
 -- name: try-replica-mode#
 -- Must fail for the app role: a superuser's way around every trigger.
 SET session_replication_role = replica;
+
+-- name: value-domain-checks()
+-- Each value domain of migrations/0006.value-domains.sql with its CHECK as PostgreSQL prints
+-- it, to compare the values it admits with the Python enums'.
+SELECT t.typname AS domain, pg_get_constraintdef(c.oid) AS definition
+  FROM pg_type t
+  JOIN pg_constraint c ON c.contypid = t.oid
+ WHERE t.typtype = 'd'
+   AND t.typnamespace = 'public'::regnamespace
+ ORDER BY t.typname;
+
+-- name: try-fact-that-does-not-fit()$
+-- Must fail: a dispute fact without its payment intent (record_stripe_fact refuses it).
+SELECT record_stripe_fact(true, 'dispute', 'dp_unfit', NULL, 'open', CAST(1 AS smallint),
+                          NULL, NULL, now());
+
+-- name: try-project-status(status)!
+-- Must fail for a value that is no payment status (the payment_status domain).
+INSERT INTO projects (project_id, status) VALUES ('domain-check', :status);
