@@ -131,8 +131,8 @@ def test_facts_recorded_before_the_latest_state_rows_derive_the_same_across_0005
 ) -> None:
     """0005.latest-state folds the facts 0003/0004 stored (events' and reads') into one row per
     object: every project derives the status it had, an event recorded before is still a
-    duplicate, and its rollback puts the facts back where 0004 reads them. 0006.value-domains
-    on top, and back, changes no status either."""
+    duplicate, and its rollback puts the facts back where 0004 reads them. 0006 and 0007
+    on top, and back, change no status either."""
     from yoyo import get_backend, read_migrations  # noqa: PLC0415 - only this test steps by hand
 
     from service.db import MIGRATIONS_DIR, yoyo_url  # noqa: PLC0415
@@ -260,13 +260,18 @@ def test_facts_recorded_before_the_latest_state_rows_derive_the_same_across_0005
             assert (await apply(conn, lifecycles[2][1][1]))["duplicate"] is True
             await asyncio.to_thread(step, {"0005.latest-state"})
             assert await statuses(conn) == expected
-            # 0006.value-domains changes types and checks, not rows: there and back, the same.
-            await asyncio.to_thread(step, {"0006.value-domains"})
-            assert await statuses(conn) == expected
-            await asyncio.to_thread(step, {"0006.value-domains"}, rollback=True)
-            assert await statuses(conn) == expected
-            assert (await apply(conn, lifecycles[3][1][1]))["duplicate"] is True
-            await asyncio.to_thread(step, {"0006.value-domains"})
+            # 0006.value-domains and 0007.fewer-steps change types, checks and functions, not
+            # rows: there and back, one by one, the same statuses, and a known event is known.
+            later = ["0006.value-domains", "0007.fewer-steps"]
+            for migration in later:
+                await asyncio.to_thread(step, {migration})
+                assert await statuses(conn) == expected
+            for migration in reversed(later):
+                await asyncio.to_thread(step, {migration}, rollback=True)
+                assert await statuses(conn) == expected
+                assert (await apply(conn, lifecycles[3][1][1]))["duplicate"] is True
+            for migration in later:
+                await asyncio.to_thread(step, {migration})
             assert await statuses(conn) == expected
             # And a new event still counts: the open dispute is lost.
             lost = ("evt_m11", "dispute", "dp_m_open", "pi_m_open", "lost", 2, None, None, 9)
