@@ -172,7 +172,9 @@ def measure_mode(
             )
             log(f"{key}: health {health.rate.values[-1]:.0f}/s, checkout {res['per_s']:.0f}/s")
         spied = None
-        if args.profile and workers == 1 and profile.tuned and profile.ref is None:
+        # Every setting of this tree's (one process each): --settings defaults alone used to
+        # skip it without a word.
+        if args.profile and workers == 1 and profile.ref is None:
             log("py-spy: profiling 1 process under webhooks, then checkout")
             spied = profile_service(db, service, workdir, per_thread, args, procs)
         rss = {str(pid): round(peak_rss_mb(pid), 1) for pid in service.worker_pids()}
