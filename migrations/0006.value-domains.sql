@@ -11,7 +11,7 @@
 -- 1. Each column that holds one of a fixed set of values (a status, an outcome, a cause, a
 --    fact's kind and state), or a currency or amount, gets a domain with exactly the set its
 --    CHECK had, and the CHECK goes. The values are the Python enums' in service/payments/
---    model.py; tests/test_migrate.py checks each domain against its enum.
+--    model.py; tests/test_value_domains.py checks each domain against its enum.
 -- 2. The rules over several columns of a fact (which states a kind has; a refund fact names
 --    its amounts and is its own payment intent; a dispute names its payment intent) were
 --    checked on stripe_objects and stripe_events: both rows are written from the same

@@ -1,8 +1,8 @@
 -- Facts: what each Stripe event (or read of a session from Stripe) tells about one Stripe
 -- object, and the project status derived from them. The rules live in the functions of
--- migrations/0003.facts.sql as 0005.latest-state rewrote them (record_stripe_fact folds a fact
--- into its object's row, derive_project_payment reads those rows, settle_project_status and
--- apply_stripe_fact write); see README.md.
+-- migrations/0003.facts.sql as 0005.latest-state and 0007.fewer-steps rewrote them
+-- (record_stripe_fact folds a fact into its object's row, derive_project_payment reads those
+-- rows, settle_project_status and apply_stripe_fact write); see README.md.
 
 -- name: apply-fact(event_id, event_type, event_created_at, livemode, received_at, object_kind, object_id, payment_intent_id, state, stage, amount, amount_refunded, fact_created_at, cause, request_id, actor)^
 -- The whole webhook in one round trip, and the same for a session read from Stripe (event_id
