@@ -85,7 +85,8 @@ AS $$
 DECLARE
     v_state text;
 BEGIN
-IF p_object_id IS NULL OR p_stage IS NULL OR NOT coalesce(CASE p_object_kind
+-- (The columns' NOT NULL constraints refuse a fact without its id, state or stage.)
+IF NOT coalesce(CASE p_object_kind
        WHEN 'session' THEN p_state IN ('awaiting_payment', 'paid', 'payment_failed', 'expired')
        WHEN 'payment' THEN p_state = 'refunded' AND p_amount IS NOT NULL
                            AND p_amount_refunded IS NOT NULL AND p_payment_intent_id = p_object_id

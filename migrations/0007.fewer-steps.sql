@@ -5,13 +5,13 @@
 --    status, its audit row and the event row in one statement of plain values. 0005 joined the
 --    derivation's result into every write through CTEs, and preparing those joins cost more
 --    than the writes. It returns its row with RETURN NEXT (no query) instead of RETURN QUERY.
--- 2. The audit chain's trigger moves the project's head with an UPDATE, and only when the
---    project has no head yet with 0004's upsert: every project has one from its first audit
---    row on (its checkout), and the upsert computed the first row's hash as well on every
---    call. The hash is the same expression, so chains written before and after verify alike.
+-- 2. The audit chain's trigger moves the project's head with an UPDATE, and inserts it only
+--    when the project has none yet: every project has one from its first audit row on (its
+--    checkout), and 0004's upsert computed the first row's hash as well on every call. The
+--    hash is the same expression, so chains written before and after verify alike.
 --
 -- Measured with valgrind --tool=callgrind on a stand-alone backend, a webhook paying a pending
--- project: 1.72M instructions per call after 0006, 1.59M after this (BENCHMARKS.md).
+-- project: 1.72M instructions per call after 0006, 1.52-1.59M after this (BENCHMARKS.md).
 -- depends: 0006.value-domains
 
 CREATE OR REPLACE FUNCTION payment_audit_chain() RETURNS trigger
@@ -25,25 +25,24 @@ BEGIN
     NEW.chain_seq := NULL;
     NEW.row_hash := NULL;
     content := jsonb_strip_nulls(to_jsonb(NEW));
-    -- The project's head moves on; a project's first audit row makes its head (the upsert
-    -- also serves two first rows at once).
-    UPDATE payment_audit_heads AS h
-       SET chain_seq = h.chain_seq + 1,
-           row_hash = sha256(h.row_hash || convert_to(
-               (content || jsonb_build_object('chain_seq', h.chain_seq + 1))::text, 'UTF8'))
-     WHERE h.project_id = NEW.project_id
-    RETURNING h.chain_seq, h.row_hash INTO NEW.chain_seq, NEW.row_hash;
-    IF FOUND THEN
-        RETURN NEW;
-    END IF;
-    INSERT INTO payment_audit_heads AS h (project_id, chain_seq, row_hash)
-    VALUES (NEW.project_id, 1,
-            sha256(convert_to((content || jsonb_build_object('chain_seq', 1))::text, 'UTF8')))
-    ON CONFLICT (project_id) DO UPDATE
-       SET chain_seq = h.chain_seq + 1,
-           row_hash = sha256(h.row_hash || convert_to(
-               (content || jsonb_build_object('chain_seq', h.chain_seq + 1))::text, 'UTF8'))
-    RETURNING h.chain_seq, h.row_hash INTO NEW.chain_seq, NEW.row_hash;
+    -- The project's head moves on; a project's first audit row makes its head. Should two
+    -- first rows race, the one whose insert finds the other's head goes round and moves it.
+    LOOP
+        UPDATE payment_audit_heads AS h
+           SET chain_seq = h.chain_seq + 1,
+               row_hash = sha256(h.row_hash || convert_to(
+                   (content || jsonb_build_object('chain_seq', h.chain_seq + 1))::text, 'UTF8'))
+         WHERE h.project_id = NEW.project_id
+        RETURNING h.chain_seq, h.row_hash INTO NEW.chain_seq, NEW.row_hash;
+        EXIT WHEN FOUND;
+        INSERT INTO payment_audit_heads AS h (project_id, chain_seq, row_hash)
+        VALUES (NEW.project_id, 1,
+                sha256(convert_to((content || jsonb_build_object('chain_seq', 1))::text,
+                                  'UTF8')))
+        ON CONFLICT (project_id) DO NOTHING
+        RETURNING h.chain_seq, h.row_hash INTO NEW.chain_seq, NEW.row_hash;
+        EXIT WHEN FOUND;
+    END LOOP;
     RETURN NEW;
 END;
 $$;
@@ -136,6 +135,8 @@ BEGIN
           INTO v_to, v_kept, v_pi, v_holding
           FROM derive_project_payment(v_project) d;
     END IF;
+    -- Applied: the status changed (v_from was read under the row's lock). The one decision
+    -- behind the status's update, its audit row and the event's outcome.
     v_outcome := CASE WHEN v_project IS NULL THEN 'unattributed'
                       WHEN v_to IS DISTINCT FROM v_from THEN 'applied'
                       ELSE 'unchanged' END;
@@ -143,10 +144,9 @@ BEGIN
         UPDATE projects p
            SET status = v_to,
                payment_intent_id = coalesce(v_pi, p.payment_intent_id),
-               updated_at = CASE WHEN v_to IS DISTINCT FROM p.status THEN now()
-                                 ELSE p.updated_at END
+               updated_at = CASE WHEN v_outcome = 'applied' THEN now() ELSE p.updated_at END
          WHERE p.project_id = v_project
-           AND (v_to IS DISTINCT FROM p.status
+           AND (v_outcome = 'applied'
                 OR (v_pi IS NOT NULL AND v_pi IS DISTINCT FROM p.payment_intent_id))
     ), audited AS (
         INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id,
