@@ -260,9 +260,10 @@ def test_facts_recorded_before_the_latest_state_rows_derive_the_same_across_0005
             assert (await apply(conn, lifecycles[2][1][1]))["duplicate"] is True
             await asyncio.to_thread(step, {"0005.latest-state"})
             assert await statuses(conn) == expected
-            # 0006.value-domains and 0007.fewer-steps change types, checks and functions, not
-            # rows: there and back, one by one, the same statuses, and a known event is known.
-            later = ["0006.value-domains", "0007.fewer-steps"]
+            # 0006.value-domains, 0007.fewer-steps and 0008.checks-once change types, checks and
+            # functions, not rows: there and back, one by one, the same statuses, and a known
+            # event is known.
+            later = ["0006.value-domains", "0007.fewer-steps", "0008.checks-once"]
             for migration in later:
                 await asyncio.to_thread(step, {migration})
                 assert await statuses(conn) == expected

@@ -1,5 +1,6 @@
-"""The value domains (migrations/0006.value-domains.sql): each admits exactly its Python enum's
-values, and the database still refuses what the CHECKs they replaced refused."""
+"""The value domains (migrations/0006.value-domains.sql, 0008.checks-once.sql): each admits
+exactly its Python enum's values, and the database still refuses what the CHECKs they replaced
+refused, as does the audit trigger that took over the audit row's CHECK (0008)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ async def test_each_value_domain_admits_exactly_its_enums_values(
     # The other two keep the rules of the CHECKs they replaced.
     assert "'^[a-z]{3}$'" in checks["currency_code"]
     assert ">= 0" in checks["minor_units"]
+    assert "'^[A-Za-z0-9_-]{1,64}$'" in checks["project_key"]
 
 
 async def test_the_database_refuses_a_status_no_enum_has(
@@ -65,3 +67,28 @@ async def test_a_fact_whose_columns_do_not_fit_is_refused_before_anything_is_wri
     async with ctx.pool.acquire() as conn:
         with pytest.raises(asyncpg.CheckViolationError, match="does not fit"):
             await test_queries.try_fact_that_does_not_fit(conn)
+
+
+@pytest.mark.parametrize("project_id", ["", "x" * 65, "has space", "semi;colon", "ünicode"])
+async def test_the_database_refuses_a_project_id_outside_the_pattern(
+    ctx: AppContext, test_queries: FixtureQueries, project_id: str
+) -> None:
+    async with ctx.pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError, match="project_key"):
+            await test_queries.try_project_id(conn, project_id=project_id)
+
+
+@pytest.mark.parametrize(
+    ("cause", "cause_event_id"),
+    [("stripe_event", None), ("api_checkout", "evt_x"), ("api_confirmation", "evt_x")],
+)
+async def test_an_audit_row_whose_cause_and_event_do_not_fit_is_refused(
+    ctx: AppContext, test_queries: FixtureQueries, cause: str, cause_event_id: str | None
+) -> None:
+    async with ctx.pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError) as refused:
+            await test_queries.try_audit_row(
+                conn, project_id="audit-rule", cause=cause, cause_event_id=cause_event_id
+            )
+    assert refused.value.constraint_name == "payment_audit_cause_event_check"
+    assert refused.value.table_name == "payment_audit"

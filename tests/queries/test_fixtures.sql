@@ -127,3 +127,12 @@ SELECT record_stripe_fact(true, 'dispute', 'dp_unfit', NULL, 'open', CAST(1 AS s
 -- name: try-project-status(status)!
 -- Must fail for a value that is no payment status (the payment_status domain).
 INSERT INTO projects (project_id, status) VALUES ('domain-check', :status);
+
+-- name: try-project-id(project_id)!
+-- Must fail for an id outside 1-64 of A-Z a-z 0-9 _ - (the project_key domain, 0008).
+INSERT INTO projects (project_id, status) VALUES (:project_id, 'pending');
+
+-- name: try-audit-row(project_id, cause, cause_event_id)!
+-- Must fail when the cause and the event do not fit (the audit trigger's rule, 0008).
+INSERT INTO payment_audit (project_id, from_status, to_status, cause, cause_event_id, actor)
+VALUES (:project_id, NULL, 'pending', :cause, :cause_event_id, 'test');
