@@ -47,7 +47,7 @@ async def test_each_value_domain_admits_exactly_its_enums_values(
         }
     admitted = {domain: set(re.findall(r"'([^']*)'::text", checks[domain])) for domain in EXPECTED}
     assert admitted == EXPECTED
-    # The other two keep the rules of the CHECKs they replaced.
+    # The others keep the rules of the CHECKs they replaced.
     assert "'^[a-z]{3}$'" in checks["currency_code"]
     assert ">= 0" in checks["minor_units"]
     assert "'^[A-Za-z0-9_-]{1,64}$'" in checks["project_key"]
