@@ -131,8 +131,8 @@ def test_facts_recorded_before_the_latest_state_rows_derive_the_same_across_0005
 ) -> None:
     """0005.latest-state folds the facts 0003/0004 stored (events' and reads') into one row per
     object: every project derives the status it had, an event recorded before is still a
-    duplicate, and its rollback puts the facts back where 0004 reads them. 0006 and 0007
-    on top, and back, change no status either."""
+    duplicate, and its rollback puts the facts back where 0004 reads them. 0006, 0007 and
+    0008 on top, and back, change no status either."""
     from yoyo import get_backend, read_migrations  # noqa: PLC0415 - only this test steps by hand
 
     from service.db import MIGRATIONS_DIR, yoyo_url  # noqa: PLC0415

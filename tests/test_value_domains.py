@@ -58,7 +58,7 @@ async def test_the_database_refuses_a_status_no_enum_has(
 ) -> None:
     async with ctx.pool.acquire() as conn:
         with pytest.raises(asyncpg.CheckViolationError, match="payment_status"):
-            await test_queries.try_project_status(conn, status="half_paid")
+            await test_queries.try_project(conn, project_id="domain-check", status="half_paid")
 
 
 async def test_a_fact_whose_columns_do_not_fit_is_refused_before_anything_is_written(
@@ -75,7 +75,7 @@ async def test_the_database_refuses_a_project_id_outside_the_pattern(
 ) -> None:
     async with ctx.pool.acquire() as conn:
         with pytest.raises(asyncpg.CheckViolationError, match="project_key"):
-            await test_queries.try_project_id(conn, project_id=project_id)
+            await test_queries.try_project(conn, project_id=project_id, status="pending")
 
 
 @pytest.mark.parametrize(

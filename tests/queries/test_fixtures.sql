@@ -110,8 +110,8 @@ CREATE TABLE later_migration_table (id bigint PRIMARY KEY);
 SET session_replication_role = replica;
 
 -- name: value-domain-checks()
--- Each value domain of migrations/0006.value-domains.sql with its CHECK as PostgreSQL prints
--- it, to compare the values it admits with the Python enums'.
+-- Each value domain (migrations/0006.value-domains.sql, 0008.checks-once.sql) with its CHECK
+-- as PostgreSQL prints it, to compare the values it admits with the Python enums'.
 SELECT t.typname AS domain, pg_get_constraintdef(c.oid) AS definition
   FROM pg_type t
   JOIN pg_constraint c ON c.contypid = t.oid
@@ -124,13 +124,10 @@ SELECT t.typname AS domain, pg_get_constraintdef(c.oid) AS definition
 SELECT record_stripe_fact(true, 'dispute', 'dp_unfit', NULL, 'open', CAST(1 AS smallint),
                           NULL, NULL, now());
 
--- name: try-project-status(status)!
--- Must fail for a value that is no payment status (the payment_status domain).
-INSERT INTO projects (project_id, status) VALUES ('domain-check', :status);
-
--- name: try-project-id(project_id)!
--- Must fail for an id outside 1-64 of A-Z a-z 0-9 _ - (the project_key domain, 0008).
-INSERT INTO projects (project_id, status) VALUES (:project_id, 'pending');
+-- name: try-project(project_id, status)!
+-- Must fail for a status that is no payment status (the payment_status domain, 0006) or an id
+-- outside 1-64 of A-Z a-z 0-9 _ - (the project_key domain, 0008).
+INSERT INTO projects (project_id, status) VALUES (:project_id, :status);
 
 -- name: try-audit-row(project_id, cause, cause_event_id)!
 -- Must fail when the cause and the event do not fit (the audit trigger's rule, 0008).
